@@ -1,0 +1,1 @@
+namespace Kiln.Cli; static class Program { static int Main(string[] args) { return 0; } }
