@@ -1,0 +1,249 @@
+using Kiln.Kernels;
+
+namespace Kiln.Tests;
+
+/// <summary>Tests that change the global <see cref="Threading.Threads"/> run in this collection, never in parallel with each other.</summary>
+[CollectionDefinition("Threading", DisableParallelization = true)]
+public sealed class ThreadingCollection { }
+
+public sealed class GemmTests
+{
+    /// <summary>A row-major matrix of the given shape stored with extra padding per row (a sub-matrix view); the padding holds NaN so any read of it poisons the result.</summary>
+    internal static float[] RandomMatrix(Random rng, int rows, int cols, int ld)
+    {
+        var x = new float[rows == 0 ? 0 : (rows - 1) * ld + cols];
+        Array.Fill(x, float.NaN);
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++)
+                x[i * ld + j] = (float)(rng.NextDouble() * 2 - 1);
+        return x;
+    }
+
+    static float OpA(float[] a, int lda, bool trans, int i, int p) => trans ? a[p * lda + i] : a[i * lda + p];
+    static float OpB(float[] b, int ldb, bool trans, int p, int j) => trans ? b[j * ldb + p] : b[p * ldb + j];
+
+    /// <summary>Naive triple loop in double; also returns Σ|a||b| per element for the error bound.</summary>
+    static (double[] value, double[] magnitude) Reference(bool transA, bool transB, int m, int n, int k,
+        float[] a, int lda, float[] b, int ldb, float[]? c0, int ldc)
+    {
+        var value = new double[m * n];
+        var magnitude = new double[m * n];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double s = c0 is null ? 0 : c0[i * ldc + j], mag = Math.Abs(s);
+                for (int p = 0; p < k; p++)
+                {
+                    double x = OpA(a, lda, transA, i, p), y = OpB(b, ldb, transB, p, j);
+                    s += x * y;
+                    mag += Math.Abs(x * y);
+                }
+                value[i * n + j] = s;
+                magnitude[i * n + j] = mag;
+            }
+        return (value, magnitude);
+    }
+
+    /// <summary>Runs Sgemm (optionally with an explicit kernel config) on padded operands and checks it against the reference, and that C's padding is untouched.</summary>
+    static void CheckProduct(bool transA, bool transB, int m, int n, int k, int pad, bool accumulate, Gemm.Config? cfg = null, int seed = 1)
+    {
+        var rng = new Random(seed);
+        int lda = (transA ? m : k) + pad, ldb = (transB ? k : n) + pad, ldc = n + pad;
+        var a = RandomMatrix(rng, transA ? k : m, transA ? m : k, lda);
+        var b = RandomMatrix(rng, transB ? n : k, transB ? k : n, ldb);
+        var c = RandomMatrix(rng, m, n, ldc);
+        for (int i = 0; i + 1 < m; i++)
+            for (int j = n; j < ldc; j++) c[i * ldc + j] = 12345f; // sentinel in C's padding
+        var c0 = (float[])c.Clone();
+        if (cfg is null) Gemm.Sgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+        else Gemm.Sgemm(cfg, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+
+        var (value, magnitude) = Reference(transA, transB, m, n, k, a, lda, b, ldb, accumulate ? c0 : null, ldc);
+        double eps = 2 * k * Math.Pow(2, -24) + Math.Pow(2, -23);
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                float got = c[i * ldc + j];
+                double want = value[i * n + j], tol = eps * magnitude[i * n + j] + 1e-30;
+                if (!(Math.Abs(got - want) <= tol))
+                    Assert.Fail($"C[{i},{j}] = {got}, expected {want} (tol {tol}) for transA={transA} transB={transB} m={m} n={n} k={k} pad={pad} acc={accumulate} cfg={cfg?.Name}");
+            }
+            for (int j = n; j < ldc && i + 1 < m; j++) Assert.Equal(12345f, c[i * ldc + j]);
+        }
+    }
+
+    public static TheoryData<int, int, int> Sizes => new()
+    {
+        { 1, 1, 1 }, { 7, 7, 7 }, { 1, 257, 7 }, { 257, 1, 7 }, { 7, 1, 257 }, { 1, 1, 257 }, { 3, 5, 2 },
+        { 63, 63, 63 }, { 65, 65, 65 }, { 63, 65, 257 }, { 65, 257, 63 }, { 257, 63, 65 }, { 5, 10, 784 },
+        { 1, 300, 400 }, { 300, 1, 400 }, { 130, 70, 600 }, { 40, 33, 1000 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Sizes))]
+    public void ProductMatchesNaiveLoop_AllTransposeForms(int m, int n, int k)
+    {
+        foreach (var transA in new[] { false, true })
+            foreach (var transB in new[] { false, true })
+                CheckProduct(transA, transB, m, n, k, pad: 0, accumulate: false);
+    }
+
+    [Theory]
+    [MemberData(nameof(Sizes))]
+    public void SubMatrixViewsWithLargerLeadingDimensions_ReadAndWriteOnlyTheView(int m, int n, int k)
+    {
+        foreach (var transA in new[] { false, true })
+            foreach (var transB in new[] { false, true })
+                CheckProduct(transA, transB, m, n, k, pad: 3, accumulate: false);
+    }
+
+    [Theory]
+    [InlineData(1, 1, 1)]
+    [InlineData(7, 9, 5)]
+    [InlineData(65, 63, 257)]
+    [InlineData(130, 70, 600)]
+    public void Accumulate_AddsProductToExistingC(int m, int n, int k)
+    {
+        foreach (var transA in new[] { false, true })
+            foreach (var transB in new[] { false, true })
+                CheckProduct(transA, transB, m, n, k, pad: 2, accumulate: true);
+    }
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public void EveryKernelAndThePackedPathMatchNaiveLoop(bool transA, bool transB)
+    {
+        foreach (var baseCfg in new[] { Gemm.Avx512Config, Gemm.Avx2Config, Gemm.Vector128Config })
+        {
+            // SmallWork = 0 forces the packed path even for tiny sizes, so edge tiles and padding are exercised.
+            var cfg = baseCfg.WithSmallWork(0);
+            foreach (var (m, n, k) in new[] { (1, 1, 1), (7, 7, 7), (13, 33, 5), (1, 257, 7), (63, 65, 257), (37, 50, 520) })
+            {
+                CheckProduct(transA, transB, m, n, k, pad: 1, accumulate: false, cfg);
+                CheckProduct(transA, transB, m, n, k, pad: 0, accumulate: true, cfg);
+            }
+        }
+    }
+
+    [Fact]
+    public void ZeroK_GivesZeroOrLeavesCUnchangedWhenAccumulating()
+    {
+        var c = new float[] { 1, 2, 3, 4, 5, 6 };
+        Gemm.Sgemm(false, false, 2, 3, 0, ReadOnlySpan<float>.Empty, 0, ReadOnlySpan<float>.Empty, 3, c, 3, accumulate: true);
+        Assert.Equal(new float[] { 1, 2, 3, 4, 5, 6 }, c);
+        Gemm.Sgemm(true, true, 2, 3, 0, ReadOnlySpan<float>.Empty, 2, ReadOnlySpan<float>.Empty, 0, c, 3);
+        Assert.Equal(new float[6], c);
+    }
+
+    [Fact]
+    public void ZeroMOrN_DoesNothing()
+    {
+        var c = new float[] { 7 };
+        Gemm.Sgemm(false, false, 0, 1, 4, new float[4], 4, new float[4], 1, c, 1);
+        Gemm.Sgemm(false, false, 1, 0, 4, new float[4], 4, new float[4], 0, c, 0);
+        Assert.Equal(7f, c[0]);
+    }
+
+    [Fact]
+    public unsafe void PointerOverload_MatchesSpanOverload()
+    {
+        var rng = new Random(5);
+        int m = 70, n = 90, k = 110;
+        var a = RandomMatrix(rng, k, m, m);
+        var b = RandomMatrix(rng, n, k, k);
+        var c1 = new float[m * n];
+        var c2 = new float[m * n];
+        Gemm.Sgemm(true, true, m, n, k, a, m, b, k, c1, n);
+        fixed (float* pa = a, pb = b, pc = c2)
+            Gemm.Sgemm(true, true, m, n, k, pa, m, pb, k, pc, n);
+        Assert.Equal(c1, c2);
+    }
+
+    [Fact]
+    public void BadArguments_ThrowArgumentExceptionNamingTheValues()
+    {
+        var big = new float[10000];
+        var ex = Assert.Throws<ArgumentException>(() => Gemm.Sgemm(false, false, -1, 2, 3, big, 3, big, 2, big, 2));
+        Assert.StartsWith("Gemm:", ex.Message);
+        Assert.Contains("m=-1", ex.Message);
+
+        ex = Assert.Throws<ArgumentException>(() => Gemm.Sgemm(false, false, 4, 5, 6, big, 5, big, 5, big, 5));
+        Assert.StartsWith("Gemm:", ex.Message);
+        Assert.Contains("lda=5", ex.Message);
+
+        ex = Assert.Throws<ArgumentException>(() => Gemm.Sgemm(false, true, 4, 5, 6, big, 6, big, 5, big, 5));
+        Assert.StartsWith("Gemm:", ex.Message);
+        Assert.Contains("ldb=5", ex.Message);
+
+        ex = Assert.Throws<ArgumentException>(() => Gemm.Sgemm(false, false, 4, 5, 6, big, 6, big, 5, big, 4));
+        Assert.StartsWith("Gemm:", ex.Message);
+        Assert.Contains("ldc=4", ex.Message);
+
+        // a is m x k = 4 x 6 with lda 6: needs 24 floats.
+        ex = Assert.Throws<ArgumentException>(() => Gemm.Sgemm(false, false, 4, 5, 6, new float[23], 6, big, 5, big, 5));
+        Assert.StartsWith("Gemm:", ex.Message);
+        Assert.Contains("a has length 23", ex.Message);
+
+        ex = Assert.Throws<ArgumentException>(() => Gemm.Sgemm(false, false, 4, 5, 6, big, 6, new float[29], 5, big, 5));
+        Assert.Contains("b has length 29", ex.Message);
+
+        ex = Assert.Throws<ArgumentException>(() => Gemm.Sgemm(false, false, 4, 5, 6, big, 6, big, 5, new float[19], 5));
+        Assert.Contains("c has length 19", ex.Message);
+
+        // Transposed a is k x m = 6 x 4 with lda 4: 24 floats is enough, 23 is not.
+        Gemm.Sgemm(true, false, 4, 5, 6, new float[24], 4, big, 5, big, 5);
+        Assert.Throws<ArgumentException>(() => Gemm.Sgemm(true, false, 4, 5, 6, new float[23], 4, big, 5, big, 5));
+    }
+
+    /// <summary>Thread-count changes live in the Threading collection so they never race other tests.</summary>
+    [Collection("Threading")]
+    public sealed class Determinism
+    {
+        public static TheoryData<bool, bool, int, int, int> Shapes => new()
+        {
+            { false, false, 300, 280, 530 }, { false, true, 300, 280, 530 }, { true, false, 300, 280, 530 }, { true, true, 300, 280, 530 },
+            { false, false, 1024, 50, 784 }, { false, false, 50, 784, 1024 }, { true, false, 50, 784, 1024 }, { false, true, 1024, 50, 784 },
+            { false, false, 37, 2000, 300 }, { false, false, 1000, 17, 300 },
+        };
+
+        static ReadOnlySpan<int> Bits(float[] x) => System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(x);
+
+        [Theory]
+        [MemberData(nameof(Shapes))]
+        public void ResultIsBitIdenticalAtOneTwoAndThreeThreads(bool transA, bool transB, int m, int n, int k)
+        {
+            var rng = new Random(m * 7 + n);
+            int lda = transA ? m : k, ldb = transB ? k : n;
+            var a = RandomMatrix(rng, transA ? k : m, transA ? m : k, lda);
+            var b = RandomMatrix(rng, transB ? n : k, transB ? k : n, ldb);
+            var c0 = RandomMatrix(rng, m, n, n);
+            int old = Threading.Threads;
+            try
+            {
+                float[] Run(int threads, bool accumulate)
+                {
+                    Threading.Threads = threads;
+                    var c = (float[])c0.Clone();
+                    Gemm.Sgemm(transA, transB, m, n, k, a, lda, b, ldb, c, n, accumulate);
+                    return c;
+                }
+                foreach (var accumulate in new[] { false, true })
+                {
+                    var one = Run(1, accumulate);
+                    var two = Run(2, accumulate);
+                    var three = Run(3, accumulate);
+                    Assert.True(Bits(one).SequenceEqual(Bits(two)), $"1 vs 2 threads differ (accumulate={accumulate})");
+                    Assert.True(Bits(one).SequenceEqual(Bits(three)), $"1 vs 3 threads differ (accumulate={accumulate})");
+                }
+            }
+            finally
+            {
+                Threading.Threads = old;
+            }
+        }
+    }
+}
