@@ -1,0 +1,281 @@
+using Kiln.Kernels;
+
+namespace Kiln;
+
+public sealed partial class Tensor
+{
+    // ---- the two drivers: every elementwise op goes through one of them ----
+
+    /// <summary>Broadcasting binary op. Int op int stays int when the op is closed over ints; otherwise float. into: in-place target.</summary>
+    static Tensor Binary<TOp>(Tensor a, Tensor b, string op, Tensor? into = null) where TOp : IBinaryOp
+    {
+        var shape = Shapes.Broadcast(a._shape, b._shape, op);
+        bool intResult = a.DType.IsIntegral() && b.DType.IsIntegral() && TOp.IntClosed;
+        Tensor d;
+        if (into != null)
+        {
+            if (!Shapes.Equal(shape, into._shape))
+                throw new ArgumentException($"{op}: in-place result of shape {Shapes.Str(shape)} (from {Shapes.Str(a._shape)} and {Shapes.Str(b._shape)}) does not fit the target of shape {Shapes.Str(into._shape)}");
+            if (into.DType.IsIntegral() && !intResult)
+                throw new InvalidOperationException($"{op}: cannot write a float result in place into a {into.DType.Name()} tensor");
+            d = into;
+            into.BumpVersion();
+        }
+        else d = Empty(shape, intResult ? DType.Int32 : DType.Float32);
+        var sa = Shapes.BroadcastStrides(a._shape, a._strides, shape, op);
+        var sb = Shapes.BroadcastStrides(b._shape, b._strides, shape, op);
+        int[][] strides = [sa, sb, d._strides];
+        int[] offs = [a._offset, b._offset, d._offset];
+        if (intResult)
+        {
+            Strided.ForEachRow(shape, strides, offs, new ElementwiseKernels.BinaryInt<TOp> { X = a.Storage.Ints!, Y = b.Storage.Ints!, D = d.Storage.Ints! });
+            return d;
+        }
+        // Operands that alias the target need no conversion; int operands are converted to float first.
+        var fa = a.DType == DType.Float32 ? a : a.Float();
+        var fb = b.DType == DType.Float32 ? b : b.Float();
+        if (fa != a) { sa = Shapes.BroadcastStrides(fa._shape, fa._strides, shape, op); offs[0] = fa._offset; strides[0] = sa; }
+        if (fb != b) { sb = Shapes.BroadcastStrides(fb._shape, fb._strides, shape, op); offs[1] = fb._offset; strides[1] = sb; }
+        Strided.ForEachRow(shape, strides, offs, new ElementwiseKernels.Binary<TOp> { X = fa.Storage.Floats!, Y = fb.Storage.Floats!, D = d.Storage.Floats! });
+        return d;
+    }
+
+    /// <summary>Unary float op (ints are converted to float). into: in-place target (this tensor).</summary>
+    Tensor Unary<TOp>(string op, Tensor? into = null) where TOp : IUnaryOp
+    {
+        var x = DType == DType.Float32 ? this : Float();
+        if (into != null)
+        {
+            if (into.DType != DType.Float32) throw new InvalidOperationException($"{op}: in-place op needs a float32 tensor, got {into.DType.Name()}");
+            into.BumpVersion();
+        }
+        var d = into ?? Empty(_shape);
+        Strided.ForEachRow(_shape, [x._strides, d._strides], [x._offset, d._offset], new ElementwiseKernels.Unary<TOp> { X = x.Storage.Floats!, D = d.Storage.Floats! });
+        return d;
+    }
+
+    static Tensor Compare(Tensor a, Tensor b, int kind, string op)
+    {
+        var shape = Shapes.Broadcast(a._shape, b._shape, op);
+        var d = Empty(shape, DType.Bool);
+        if (a.DType.IsIntegral() && b.DType.IsIntegral())
+        {
+            Strided.ForEachRow(shape, [Shapes.BroadcastStrides(a._shape, a._strides, shape, op), Shapes.BroadcastStrides(b._shape, b._strides, shape, op), d._strides],
+                [a._offset, b._offset, 0], new ElementwiseKernels.CompareInt { X = a.Storage.Ints!, Y = b.Storage.Ints!, D = d.Storage.Ints!, Kind = kind });
+            return d;
+        }
+        var fa = a.Float();
+        var fb = b.Float();
+        Strided.ForEachRow(shape, [Shapes.BroadcastStrides(fa._shape, fa._strides, shape, op), Shapes.BroadcastStrides(fb._shape, fb._strides, shape, op), d._strides],
+            [fa._offset, fb._offset, 0], new ElementwiseKernels.Compare { X = fa.Storage.Floats!, Y = fb.Storage.Floats!, D = d.Storage.Ints!, Kind = kind });
+        return d;
+    }
+
+    // ---- arithmetic ----
+
+    /// <summary>Elementwise sum with broadcasting.</summary>
+    public Tensor Add(Tensor other) => Binary<Ops.Add>(this, other, "Add");
+    /// <summary>this + alpha * other (PyTorch's add with alpha).</summary>
+    public Tensor Add(Tensor other, float alpha) => alpha == 1f ? Add(other) : Add(other * alpha);
+    /// <summary>Elementwise difference with broadcasting.</summary>
+    public Tensor Sub(Tensor other) => Binary<Ops.Sub>(this, other, "Sub");
+    /// <summary>Elementwise product with broadcasting.</summary>
+    public Tensor Mul(Tensor other) => Binary<Ops.Mul>(this, other, "Mul");
+    /// <summary>Elementwise true division with broadcasting (ints give floats).</summary>
+    public Tensor Div(Tensor other) => Binary<Ops.Div>(this, other, "Div");
+    /// <summary>Elementwise power with broadcasting.</summary>
+    public Tensor Pow(Tensor exponent) => Binary<Ops.Pow>(this, exponent, "Pow");
+    /// <summary>Elementwise power by a scalar exponent.</summary>
+    public Tensor Pow(float exponent) => Binary<Ops.Pow>(this, Scalar(exponent), "Pow");
+    /// <summary>Elementwise maximum with broadcasting (NaN propagates).</summary>
+    public Tensor Maximum(Tensor other) => Binary<Ops.Maximum>(this, other, "Maximum");
+    /// <summary>Elementwise minimum with broadcasting (NaN propagates).</summary>
+    public Tensor Minimum(Tensor other) => Binary<Ops.Minimum>(this, other, "Minimum");
+
+    /// <summary>Elementwise negation.</summary>
+    public Tensor Neg() => DType == DType.Int32 ? Binary<Ops.Sub>(ScalarLike(0), this, "Neg") : Unary<Ops.Neg>("Neg");
+    /// <summary>e^x.</summary>
+    public Tensor Exp() => Unary<Ops.Exp>("Exp");
+    /// <summary>Natural logarithm.</summary>
+    public Tensor Log() => Unary<Ops.Log>("Log");
+    /// <summary>Square root.</summary>
+    public Tensor Sqrt() => Unary<Ops.Sqrt>("Sqrt");
+    /// <summary>Absolute value.</summary>
+    public Tensor Abs() => DType == DType.Int32 ? Maximum(Neg()) : Unary<Ops.Abs>("Abs");
+    /// <summary>-1, 0 or 1 by sign (0 stays 0, NaN stays NaN).</summary>
+    public Tensor Sign() => Unary<Ops.Sign>("Sign");
+    /// <summary>Logistic sigmoid 1/(1+e^-x).</summary>
+    public Tensor Sigmoid() => Unary<Ops.Sigmoid>("Sigmoid");
+    /// <summary>Hyperbolic tangent.</summary>
+    public Tensor Tanh() => Unary<Ops.Tanh>("Tanh");
+    /// <summary>max(x, 0).</summary>
+    public Tensor Relu() => Unary<Ops.Relu>("Relu");
+    /// <summary>x * x.</summary>
+    public Tensor Square() => Unary<Ops.Square>("Square");
+    /// <summary>1 / x.</summary>
+    public Tensor Reciprocal() => Unary<Ops.Reciprocal>("Reciprocal");
+    /// <summary>x where x &gt;= 0, slope * x elsewhere.</summary>
+    public Tensor LeakyRelu(float negativeSlope = 0.01f) => Where(this >= 0f, this, this * negativeSlope);
+
+    /// <summary>Clamps into [min, max]; either bound may be null.</summary>
+    public Tensor Clamp(float? min = null, float? max = null)
+    {
+        if (min is null && max is null) throw new ArgumentException("Clamp: at least one of min and max must be given");
+        if (min > max) throw new ArgumentException($"Clamp: min {min} is greater than max {max}");
+        var r = this;
+        if (min is float lo) r = r.Maximum(ScalarLike(lo));
+        if (max is float hi) r = r.Minimum(ScalarLike(hi));
+        return r;
+    }
+
+    /// <summary>max(x, min).</summary>
+    public Tensor ClampMin(float min) => Clamp(min: min);
+    /// <summary>min(x, max).</summary>
+    public Tensor ClampMax(float max) => Clamp(max: max);
+
+    /// <summary>A 0-d tensor of this tensor's kind (int when this is integral and value is whole) for scalar ops.</summary>
+    Tensor ScalarLike(float value) => DType.IsIntegral() && value == MathF.Round(value)
+        ? new Tensor(new Storage(new[] { (int)value }), [], [], 0, DType.Int32)
+        : Scalar(value);
+
+    /// <summary>Elementwise choice: x where cond is true, y elsewhere (all three broadcast together).</summary>
+    public static Tensor Where(Tensor cond, Tensor x, Tensor y)
+    {
+        const string op = "Where";
+        if (cond.DType == DType.Float32) throw new ArgumentException($"Where: condition must be a bool tensor, got {cond.DType.Name()} of shape {Shapes.Str(cond._shape)}");
+        var shape = Shapes.Broadcast(Shapes.Broadcast(cond._shape, x._shape, op), y._shape, op);
+        bool ints = x.DType.IsIntegral() && y.DType.IsIntegral();
+        var xx = ints || x.DType == DType.Float32 ? x : x.Float();
+        var yy = ints || y.DType == DType.Float32 ? y : y.Float();
+        var d = Empty(shape, ints ? DType.Int32 : DType.Float32);
+        int[][] st = [Shapes.BroadcastStrides(cond._shape, cond._strides, shape, op), Shapes.BroadcastStrides(xx._shape, xx._strides, shape, op),
+            Shapes.BroadcastStrides(yy._shape, yy._strides, shape, op), d._strides];
+        int[] offs = [cond._offset, xx._offset, yy._offset, 0];
+        if (ints) Strided.ForEachRow(shape, st, offs, new ElementwiseKernels.Where<int> { C = cond.Storage.Ints!, X = xx.Storage.Ints!, Y = yy.Storage.Ints!, D = d.Storage.Ints! });
+        else Strided.ForEachRow(shape, st, offs, new ElementwiseKernels.Where<float> { C = cond.Storage.Ints!, X = xx.Storage.Floats!, Y = yy.Storage.Floats!, D = d.Storage.Floats! });
+        return d;
+    }
+
+    /// <summary>x where cond is true, the scalar y elsewhere.</summary>
+    public static Tensor Where(Tensor cond, Tensor x, float y) => Where(cond, x, Scalar(y));
+    /// <summary>The scalar x where cond is true, y elsewhere.</summary>
+    public static Tensor Where(Tensor cond, float x, Tensor y) => Where(cond, Scalar(x), y);
+
+    // ---- comparisons (results are Bool masks; .Float() turns them into 0/1) ----
+
+    /// <summary>Elementwise ==.</summary>
+    public Tensor Eq(Tensor other) => Compare(this, other, 0, "Eq");
+    /// <summary>Elementwise == scalar.</summary>
+    public Tensor Eq(float other) => Compare(this, ScalarLike(other), 0, "Eq");
+    /// <summary>Elementwise !=.</summary>
+    public Tensor Ne(Tensor other) => Compare(this, other, 1, "Ne");
+    /// <summary>Elementwise != scalar.</summary>
+    public Tensor Ne(float other) => Compare(this, ScalarLike(other), 1, "Ne");
+    /// <summary>Elementwise &lt;.</summary>
+    public Tensor Lt(Tensor other) => Compare(this, other, 2, "Lt");
+    /// <summary>Elementwise &lt;=.</summary>
+    public Tensor Le(Tensor other) => Compare(this, other, 3, "Le");
+    /// <summary>Elementwise &gt;.</summary>
+    public Tensor Gt(Tensor other) => Compare(this, other, 4, "Gt");
+    /// <summary>Elementwise &gt;=.</summary>
+    public Tensor Ge(Tensor other) => Compare(this, other, 5, "Ge");
+
+    /// <summary>Logical and of two masks.</summary>
+    public Tensor LogicalAnd(Tensor other) => Binary<Ops.Mul>(this.Bool(), other.Bool(), "LogicalAnd").To(DType.Bool);
+    /// <summary>Logical or of two masks.</summary>
+    public Tensor LogicalOr(Tensor other) => Binary<Ops.Maximum>(this.Bool(), other.Bool(), "LogicalOr").To(DType.Bool);
+    /// <summary>Logical not of a mask.</summary>
+    public Tensor LogicalNot() => Eq(0f);
+
+    // ---- operators ----
+
+    /// <summary>Elementwise sum.</summary>
+    public static Tensor operator +(Tensor a, Tensor b) => a.Add(b);
+    /// <summary>Elementwise difference.</summary>
+    public static Tensor operator -(Tensor a, Tensor b) => a.Sub(b);
+    /// <summary>Elementwise product.</summary>
+    public static Tensor operator *(Tensor a, Tensor b) => a.Mul(b);
+    /// <summary>Elementwise division.</summary>
+    public static Tensor operator /(Tensor a, Tensor b) => a.Div(b);
+    /// <summary>Negation.</summary>
+    public static Tensor operator -(Tensor a) => a.Neg();
+    /// <summary>Tensor + scalar.</summary>
+    public static Tensor operator +(Tensor a, float b) => a.Add(a.ScalarLike(b));
+    /// <summary>Scalar + tensor.</summary>
+    public static Tensor operator +(float a, Tensor b) => b.ScalarLike(a).Add(b);
+    /// <summary>Tensor - scalar.</summary>
+    public static Tensor operator -(Tensor a, float b) => a.Sub(a.ScalarLike(b));
+    /// <summary>Scalar - tensor.</summary>
+    public static Tensor operator -(float a, Tensor b) => b.ScalarLike(a).Sub(b);
+    /// <summary>Tensor * scalar.</summary>
+    public static Tensor operator *(Tensor a, float b) => a.Mul(a.ScalarLike(b));
+    /// <summary>Scalar * tensor.</summary>
+    public static Tensor operator *(float a, Tensor b) => b.ScalarLike(a).Mul(b);
+    /// <summary>Tensor / scalar.</summary>
+    public static Tensor operator /(Tensor a, float b) => a.Div(Scalar(b));
+    /// <summary>Scalar / tensor.</summary>
+    public static Tensor operator /(float a, Tensor b) => Scalar(a).Div(b);
+    /// <summary>Elementwise &lt; (Bool mask).</summary>
+    public static Tensor operator <(Tensor a, Tensor b) => a.Lt(b);
+    /// <summary>Elementwise &gt; (Bool mask).</summary>
+    public static Tensor operator >(Tensor a, Tensor b) => a.Gt(b);
+    /// <summary>Elementwise &lt;= (Bool mask).</summary>
+    public static Tensor operator <=(Tensor a, Tensor b) => a.Le(b);
+    /// <summary>Elementwise &gt;= (Bool mask).</summary>
+    public static Tensor operator >=(Tensor a, Tensor b) => a.Ge(b);
+    /// <summary>Elementwise &lt; scalar.</summary>
+    public static Tensor operator <(Tensor a, float b) => a.Lt(a.ScalarLike(b));
+    /// <summary>Elementwise &gt; scalar.</summary>
+    public static Tensor operator >(Tensor a, float b) => a.Gt(a.ScalarLike(b));
+    /// <summary>Elementwise &lt;= scalar.</summary>
+    public static Tensor operator <=(Tensor a, float b) => a.Le(a.ScalarLike(b));
+    /// <summary>Elementwise &gt;= scalar.</summary>
+    public static Tensor operator >=(Tensor a, float b) => a.Ge(a.ScalarLike(b));
+    /// <summary>Logical and of masks.</summary>
+    public static Tensor operator &(Tensor a, Tensor b) => a.LogicalAnd(b);
+    /// <summary>Logical or of masks.</summary>
+    public static Tensor operator |(Tensor a, Tensor b) => a.LogicalOr(b);
+    /// <summary>Logical not of a mask.</summary>
+    public static Tensor operator !(Tensor a) => a.LogicalNot();
+
+    // ---- in place (PyTorch's trailing-underscore ops) ----
+
+    /// <summary>this += other (broadcast into this tensor's shape), in place.</summary>
+    public Tensor AddInPlace(Tensor other) => Binary<Ops.Add>(this, other, "AddInPlace", this);
+    /// <summary>this += alpha * other, in place.</summary>
+    public Tensor AddInPlace(Tensor other, float alpha) => alpha == 1f ? AddInPlace(other) : Binary<Ops.Add>(this, other * alpha, "AddInPlace", this);
+    /// <summary>this -= other, in place.</summary>
+    public Tensor SubInPlace(Tensor other) => Binary<Ops.Sub>(this, other, "SubInPlace", this);
+    /// <summary>this *= other, in place.</summary>
+    public Tensor MulInPlace(Tensor other) => Binary<Ops.Mul>(this, other, "MulInPlace", this);
+    /// <summary>this *= scalar, in place.</summary>
+    public Tensor MulInPlace(float value) => Binary<Ops.Mul>(this, ScalarLike(value), "MulInPlace", this);
+    /// <summary>this /= other, in place.</summary>
+    public Tensor DivInPlace(Tensor other) => Binary<Ops.Div>(this, other, "DivInPlace", this);
+    /// <summary>Clamps in place.</summary>
+    public Tensor ClampInPlace(float? min = null, float? max = null) => CopyFrom(Clamp(min, max));
+
+    /// <summary>Fills every element with value, in place.</summary>
+    public Tensor FillInPlace(float value)
+    {
+        BumpVersion();
+        var src = DType == DType.Float32 ? Scalar(value) : Full([], value, DType);
+        CopyStrided(src.BroadcastTo(_shape), this);
+        return this;
+    }
+
+    /// <summary>Sets every element to zero, in place.</summary>
+    public Tensor ZeroInPlace() => FillInPlace(0f);
+
+    /// <summary>Copies src (broadcast to this shape, converted to this dtype) into this tensor, in place.</summary>
+    public Tensor CopyFrom(Tensor src)
+    {
+        if (DType == DType.Bool && src.DType != DType.Bool) src = src.Ne(0f);
+        var b = src.BroadcastTo(_shape);
+        // A source that overlaps this tensor's storage is copied out first so the write cannot read its own output.
+        if (src.Storage == Storage) b = b.Clone();
+        BumpVersion();
+        CopyStrided(b, this);
+        return this;
+    }
+}

@@ -1,0 +1,205 @@
+using Kiln.Kernels;
+
+namespace Kiln;
+
+public sealed partial class Tensor
+{
+    /// <summary>
+    /// Moves the reduced dims last and returns a contiguous [rows, len] layout of this tensor plus the result shape.
+    /// dims == null reduces everything.
+    /// </summary>
+    (Tensor data, int rows, int len, int[] outShape) ReduceLayout(int[]? dims, bool keepDim, string op)
+    {
+        var reduce = new bool[Dim];
+        if (dims == null) Array.Fill(reduce, true);
+        else
+        {
+            if (dims.Length == 0 && Dim > 0) throw new ArgumentException($"{op}: empty list of dimensions");
+            foreach (int d0 in dims)
+            {
+                int d = Shapes.NormDim(d0, Dim, op);
+                if (reduce[d]) throw new ArgumentException($"{op}: dimension {d} appears twice in {Shapes.Str(dims)}");
+                reduce[d] = true;
+            }
+        }
+        var perm = new List<int>();
+        var outShape = new List<int>();
+        int rows = 1, len = 1;
+        for (int d = 0; d < Dim; d++)
+            if (!reduce[d]) { perm.Add(d); outShape.Add(_shape[d]); rows *= _shape[d]; }
+            else if (keepDim) outShape.Add(1);
+        for (int d = 0; d < Dim; d++)
+            if (reduce[d]) { perm.Add(d); len *= _shape[d]; }
+        var data = Permute(perm.ToArray()).Contiguous();
+        return (data, rows, len, outShape.ToArray());
+    }
+
+    /// <summary>Runs rowOp on every row of length len into a float result.</summary>
+    Tensor ReduceRows(int[]? dims, bool keepDim, string op, Func<ReadOnlySpan<float>, float> rowOp, bool allowEmpty = false)
+    {
+        var x = DType == DType.Float32 ? this : Float();
+        var (data, rows, len, outShape) = x.ReduceLayout(dims, keepDim, op);
+        if (len == 0 && !allowEmpty && rows > 0)
+            throw new ArgumentException($"{op}: cannot reduce over an empty dimension of shape {Shapes.Str(_shape)}");
+        var r = Empty(outShape);
+        var src = data.Storage.Floats!;
+        var dst = r.Storage.Floats!;
+        int off = data._offset;
+        Threading.ForRange(rows, Math.Max(1, 16384 / Math.Max(len, 1)), (r0, r1) =>
+        {
+            for (int i = r0; i < r1; i++) dst[i] = rowOp(src.AsSpan(off + i * len, len));
+        });
+        return r;
+    }
+
+    /// <summary>Int result of an int row reduction (arg-indices, int sums).</summary>
+    Tensor ReduceRowsInt(int[]? dims, bool keepDim, string op, Func<ReadOnlySpan<float>, int>? floatOp, Func<ReadOnlySpan<int>, int>? intOp)
+    {
+        bool useInt = intOp != null && DType.IsIntegral();
+        var x = useInt || DType == DType.Float32 ? this : Float();
+        var (data, rows, len, outShape) = x.ReduceLayout(dims, keepDim, op);
+        if (len == 0 && rows > 0 && floatOp != null)
+            throw new ArgumentException($"{op}: cannot reduce over an empty dimension of shape {Shapes.Str(_shape)}");
+        var r = Empty(outShape, DType.Int32);
+        var dst = r.Storage.Ints!;
+        int off = data._offset;
+        for (int i = 0; i < rows; i++)
+            dst[i] = useInt ? intOp!(data.Storage.Ints.AsSpan(off + i * len, len)) : floatOp!(data.Storage.Floats.AsSpan(off + i * len, len));
+        return r;
+    }
+
+    /// <summary>Sum of all elements (0-d; int tensors and masks give an Int32 count).</summary>
+    public Tensor Sum() => SumCore(null, false);
+    /// <summary>Sum over dim.</summary>
+    public Tensor Sum(int dim, bool keepDim = false) => SumCore([dim], keepDim);
+    /// <summary>Sum over several dims.</summary>
+    public Tensor Sum(int[] dims, bool keepDim = false) => SumCore(dims, keepDim);
+
+    Tensor SumCore(int[]? dims, bool keepDim) => DType.IsIntegral()
+        ? ReduceRowsInt(dims, keepDim, "Sum", null, Reduce.SumInt)
+        : ReduceRows(dims, keepDim, "Sum", Reduce.Sum, allowEmpty: true);
+
+    /// <summary>Mean of all elements (0-d).</summary>
+    public Tensor Mean() => MeanCore(null, false);
+    /// <summary>Mean over dim.</summary>
+    public Tensor Mean(int dim, bool keepDim = false) => MeanCore([dim], keepDim);
+    /// <summary>Mean over several dims.</summary>
+    public Tensor Mean(int[] dims, bool keepDim = false) => MeanCore(dims, keepDim);
+
+    Tensor MeanCore(int[]? dims, bool keepDim) =>
+        ReduceRows(dims, keepDim, "Mean", s => s.Length == 0 ? float.NaN : Reduce.Sum(s) / s.Length, allowEmpty: true);
+
+    /// <summary>Variance of all elements (unbiased by default, like PyTorch).</summary>
+    public Tensor Var(bool unbiased = true) => ReduceRows(null, false, "Var", s => Reduce.Var(s, unbiased ? 1 : 0), allowEmpty: true);
+    /// <summary>Variance over dim.</summary>
+    public Tensor Var(int dim, bool unbiased = true, bool keepDim = false) => Var([dim], unbiased, keepDim);
+    /// <summary>Variance over several dims.</summary>
+    public Tensor Var(int[] dims, bool unbiased = true, bool keepDim = false) =>
+        ReduceRows(dims, keepDim, "Var", s => Reduce.Var(s, unbiased ? 1 : 0), allowEmpty: true);
+
+    /// <summary>Standard deviation of all elements (unbiased by default).</summary>
+    public Tensor Std(bool unbiased = true) => Var(unbiased).Sqrt();
+    /// <summary>Standard deviation over dim.</summary>
+    public Tensor Std(int dim, bool unbiased = true, bool keepDim = false) => Var(dim, unbiased, keepDim).Sqrt();
+    /// <summary>Standard deviation over several dims.</summary>
+    public Tensor Std(int[] dims, bool unbiased = true, bool keepDim = false) => Var(dims, unbiased, keepDim).Sqrt();
+
+    /// <summary>Largest element (0-d). NaN propagates.</summary>
+    public Tensor Max() => DType.IsIntegral()
+        ? Take(ArgMax().Item<int>())
+        : ReduceRows(null, false, "Max", Reduce.Max);
+
+    /// <summary>Smallest element (0-d). NaN propagates.</summary>
+    public Tensor Min() => DType.IsIntegral()
+        ? Take(ArgMin().Item<int>())
+        : ReduceRows(null, false, "Min", Reduce.Min);
+
+    /// <summary>Maximum over dim with the index of its first occurrence (ties pick the lowest index), like torch.max(x, dim).</summary>
+    public (Tensor Values, Tensor Indices) Max(int dim, bool keepDim = false)
+    {
+        var idx = ArgMax(dim, keepDim: true);
+        var vals = Gather(dim, idx);
+        return keepDim ? (vals, idx) : (vals.Squeeze(dim), idx.Squeeze(dim));
+    }
+
+    /// <summary>Minimum over dim with the index of its first occurrence, like torch.min(x, dim).</summary>
+    public (Tensor Values, Tensor Indices) Min(int dim, bool keepDim = false)
+    {
+        var idx = ArgMin(dim, keepDim: true);
+        var vals = Gather(dim, idx);
+        return keepDim ? (vals, idx) : (vals.Squeeze(dim), idx.Squeeze(dim));
+    }
+
+    /// <summary>Flat index of the first maximum (Int32, 0-d).</summary>
+    public Tensor ArgMax() => Reshape(-1).ArgMax(0);
+    /// <summary>Index of the first maximum along dim (Int32).</summary>
+    public Tensor ArgMax(int dim, bool keepDim = false) => ReduceRowsInt([dim], keepDim, "ArgMax", Reduce.ArgMax, Reduce.ArgMaxInt);
+    /// <summary>Flat index of the first minimum (Int32, 0-d).</summary>
+    public Tensor ArgMin() => Reshape(-1).ArgMin(0);
+    /// <summary>Index of the first minimum along dim (Int32).</summary>
+    public Tensor ArgMin(int dim, bool keepDim = false) => ReduceRowsInt([dim], keepDim, "ArgMin", Reduce.ArgMin, Reduce.ArgMinInt);
+
+    /// <summary>log(sum(exp(x))) over dim, computed stably.</summary>
+    public Tensor LogSumExp(int dim, bool keepDim = false) => ReduceRows([dim], keepDim, "LogSumExp", Reduce.LogSumExp);
+    /// <summary>log(sum(exp(x))) over several dims, computed stably.</summary>
+    public Tensor LogSumExp(int[] dims, bool keepDim = false) => ReduceRows(dims, keepDim, "LogSumExp", Reduce.LogSumExp);
+
+    /// <summary>Softmax along dim (shifted by the maximum for stability).</summary>
+    public Tensor Softmax(int dim) => SoftmaxCore(dim, false, "Softmax");
+    /// <summary>Log-softmax along dim: x - logsumexp(x).</summary>
+    public Tensor LogSoftmax(int dim) => SoftmaxCore(dim, true, "LogSoftmax");
+
+    Tensor SoftmaxCore(int dim, bool log, string op)
+    {
+        if (Dim == 0) return log ? ZerosLike(Float()) : OnesLike(Float());
+        int d = Shapes.NormDim(dim, Dim, op);
+        var x = DType == DType.Float32 ? this : Float();
+        // Work on a contiguous layout with dim last; permute back at the end.
+        var moved = x.Transpose(d, Dim - 1).Contiguous();
+        int len = _shape[d], rows = len == 0 ? 0 : Numel / len;
+        var r = Empty(moved._shape);
+        var src = moved.Storage.Floats!;
+        var dst = r.Storage.Floats!;
+        int off = moved._offset;
+        Threading.ForRange(rows, Math.Max(1, 8192 / Math.Max(len, 1)), (r0, r1) =>
+        {
+            for (int i = r0; i < r1; i++) Reduce.Softmax(src.AsSpan(off + i * len, len), dst.AsSpan(i * len, len), log);
+        });
+        return d == Dim - 1 ? r : r.Transpose(d, Dim - 1).Contiguous();
+    }
+
+    /// <summary>The element at flat row-major position i as a 0-d tensor (a view).</summary>
+    Tensor Take(int i) => AsStrided([], [], StorageIndex(i));
+
+    /// <summary>Picks values along dim at the given indices (same rank as this tensor), like torch.gather.</summary>
+    public Tensor Gather(int dim, Tensor index)
+    {
+        int d = Shapes.NormDim(dim, Dim, "Gather");
+        if (index.DType != DType.Int32)
+            throw new ArgumentException($"Gather: index must be an int32 tensor, got {index.DType.Name()}");
+        if (index.Dim != Dim)
+            throw new ArgumentException($"Gather: index of shape {Shapes.Str(index._shape)} must have the same number of dimensions as the input {Shapes.Str(_shape)}");
+        for (int k = 0; k < Dim; k++)
+            if (k != d && index._shape[k] > _shape[k])
+                throw new ArgumentException($"Gather: index shape {Shapes.Str(index._shape)} exceeds input shape {Shapes.Str(_shape)} at dimension {k}");
+        var r = Empty(index._shape, DType);
+        int n = r.Numel;
+        var ic = index.Contiguous();
+        var iv = ic.Storage.Ints!;
+        var pos = new int[Dim];
+        for (int flat = 0; flat < n; flat++)
+        {
+            int rem = flat;
+            for (int k = Dim - 1; k >= 0; k--) { pos[k] = rem % index._shape[k]; rem /= index._shape[k]; }
+            int j = iv[ic._offset + flat];
+            if (j < 0) j += _shape[d];
+            if (j < 0 || j >= _shape[d])
+                throw new IndexOutOfRangeException($"Gather: index {iv[ic._offset + flat]} is out of range for dimension {d} of size {_shape[d]}");
+            int off = _offset;
+            for (int k = 0; k < Dim; k++) off += (k == d ? j : pos[k]) * _strides[k];
+            if (DType == DType.Float32) r.Storage.Floats![flat] = Storage.Floats![off];
+            else r.Storage.Ints![flat] = Storage.Ints![off];
+        }
+        return r;
+    }
+}
