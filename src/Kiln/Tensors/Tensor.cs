@@ -144,13 +144,10 @@ public sealed partial class Tensor
     public Tensor To(DType dtype)
     {
         if (dtype == DType) return this;
+        // Compare rather than convert: truncating first would turn 0.5 and NaN into 0 (false).
+        if (dtype == DType.Bool) return Ne(0f);
         var r = Empty(_shape, dtype);
         CopyStrided(this, r);
-        if (dtype == DType.Bool)
-        {
-            var s = r.Storage.Ints!;
-            for (int i = 0; i < s.Length; i++) s[i] = s[i] != 0 ? 1 : 0;
-        }
         return r;
     }
 
