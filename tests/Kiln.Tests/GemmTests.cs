@@ -119,13 +119,13 @@ public sealed class GemmTests
     {
         foreach (var baseCfg in new[] { Gemm.Avx512Config, Gemm.Avx2Config, Gemm.Vector128Config })
         {
-            // SmallWork = 0 forces the packed path even for tiny sizes, so edge tiles and padding are exercised.
-            var cfg = baseCfg.WithSmallWork(0);
-            foreach (var (m, n, k) in new[] { (1, 1, 1), (7, 7, 7), (13, 33, 5), (1, 257, 7), (63, 65, 257), (37, 50, 520) })
-            {
-                CheckProduct(transA, transB, m, n, k, pad: 1, accumulate: false, cfg);
-                CheckProduct(transA, transB, m, n, k, pad: 0, accumulate: true, cfg);
-            }
+            // Force each path for every shape, so edge tiles, panel padding and the unpacked loops are all exercised.
+            foreach (var cfg in new[] { baseCfg.WithPathMode(1), baseCfg.WithPathMode(2) })
+                foreach (var (m, n, k) in new[] { (1, 1, 1), (7, 7, 7), (13, 33, 5), (1, 257, 7), (63, 65, 257), (37, 50, 520), (9, 10, 100) })
+                {
+                    CheckProduct(transA, transB, m, n, k, pad: 1, accumulate: false, cfg);
+                    CheckProduct(transA, transB, m, n, k, pad: 0, accumulate: true, cfg);
+                }
         }
     }
 
@@ -208,6 +208,8 @@ public sealed class GemmTests
             { false, false, 300, 280, 530 }, { false, true, 300, 280, 530 }, { true, false, 300, 280, 530 }, { true, true, 300, 280, 530 },
             { false, false, 1024, 50, 784 }, { false, false, 50, 784, 1024 }, { true, false, 50, 784, 1024 }, { false, true, 1024, 50, 784 },
             { false, false, 37, 2000, 300 }, { false, false, 1000, 17, 300 },
+            // Shapes that take the unpacked path, which is also split by rows.
+            { false, true, 1024, 8, 784 }, { true, true, 600, 5, 300 }, { false, false, 2, 3000, 400 },
         };
 
         static ReadOnlySpan<int> Bits(float[] x) => System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(x);

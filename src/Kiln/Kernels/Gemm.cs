@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Kiln.Kernels;
 
@@ -92,21 +93,21 @@ public static unsafe class Gemm
     internal sealed class Config
     {
         public required int Mr, Nr, Kc, Mc, Nc;
-        /// <summary>At or below this many multiply-adds (m·n·k) the unpacked single-threaded loop is used (measured).</summary>
-        public long SmallWork = 48 * 48 * 48;
+        /// <summary>Which path to take: 0 = choose by shape (<see cref="PreferUnpacked"/>), 1 = always packed, 2 = always unpacked.</summary>
+        public int PathMode;
         public required delegate*<int, float*, float*, float*, nint, bool, void> Kernel;
         public required string Name;
 
-        /// <summary>A copy with a different small-problem threshold.</summary>
-        public Config WithSmallWork(long smallWork) => new()
+        /// <summary>A copy that forces one path (see <see cref="PathMode"/>).</summary>
+        public Config WithPathMode(int pathMode) => new()
         {
-            Mr = Mr, Nr = Nr, Kc = Kc, Mc = Mc, Nc = Nc, Kernel = Kernel, Name = Name, SmallWork = smallWork,
+            Mr = Mr, Nr = Nr, Kc = Kc, Mc = Mc, Nc = Nc, Kernel = Kernel, Name = Name, PathMode = pathMode,
         };
     }
 
     internal static Config Avx512Config => new()
     {
-        Mr = 12, Nr = 32, Kc = 256, Mc = 240, Nc = 4096, Name = "Vector512 12x32", Kernel = &GemmKernels.Kernel512x12x32,
+        Mr = 8, Nr = 32, Kc = 384, Mc = 240, Nc = 4096, Name = "Vector512 8x32", Kernel = &GemmKernels.Kernel512x8x32,
     };
 
     internal static Config Avx2Config => new()
@@ -133,9 +134,16 @@ public static unsafe class Gemm
                 for (int i = 0; i < m; i++) new Span<float>(c + (nint)i * ldc, n).Clear();
             return;
         }
-        if ((long)m * n * k <= cfg.SmallWork)
+        if (cfg.PathMode == 2 || (cfg.PathMode == 0 && PreferUnpacked(m, n, transB)))
         {
-            Small(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+            var small = new Job
+            {
+                Cfg = cfg, TransA = transA, TransB = transB, M = m, N = n, K = k,
+                A = a, Lda = lda, B = b, Ldb = ldb, C = c, Ldc = ldc, Accumulate = accumulate, Blocks = m,
+            };
+            small.Chunks = (int)Math.Min(Math.Min(Threading.Threads, m), Math.Max(1, (long)m * n * k / MinWorkPerThread));
+            if (small.Chunks <= 1) small.RunUnpackedChunk(0);
+            else Threading.For(small.Chunks, small.RunUnpackedChunk);
             return;
         }
 
@@ -160,6 +168,12 @@ public static unsafe class Gemm
         public bool TransA, TransB, Accumulate, SplitRows;
         public int M, N, K, Lda, Ldb, Ldc, Blocks, Chunks;
         public float* A, B, C;
+
+        public void RunUnpackedChunk(int chunk)
+        {
+            int i0 = (int)((long)M * chunk / Chunks), i1 = (int)((long)M * (chunk + 1) / Chunks);
+            Unpacked(TransA, TransB, i0, i1, N, K, A, Lda, B, Ldb, C, Ldc, Accumulate);
+        }
 
         public void RunChunk(int chunk)
         {
@@ -229,89 +243,94 @@ public static unsafe class Gemm
     /// <summary>Packs op(A)[ic..ic+mc, pc..pc+kc] into MR-row micro-panels (MR floats per k step), zero-padding the last panel.</summary>
     static void PackA(bool transA, float* a, int lda, int ic, int mc, int pc, int kc, int mr, float* dst)
     {
-        for (int ir = 0; ir < mc; ir += mr)
+        for (int ir = 0; ir < mc; ir += mr, dst += (nint)mr * kc)
         {
             int rows = Math.Min(mr, mc - ir);
-            if (transA)
-            {
-                // op(A)[i,p] = a[p*lda + i]: each k step is a contiguous run of rows.
-                float* src = a + (nint)pc * lda + ic + ir;
-                for (int p = 0; p < kc; p++, src += lda, dst += mr)
-                {
-                    int i = 0;
-                    for (; i < rows; i++) dst[i] = src[i];
-                    for (; i < mr; i++) dst[i] = 0;
-                }
-            }
-            else
-            {
-                for (int i = 0; i < mr; i++)
-                {
-                    float* d = dst + i;
-                    if (i < rows)
-                    {
-                        float* src = a + (nint)(ic + ir + i) * lda + pc;
-                        for (int p = 0; p < kc; p++) d[p * mr] = src[p];
-                    }
-                    else
-                        for (int p = 0; p < kc; p++) d[p * mr] = 0;
-                }
-                dst += (nint)mr * kc;
-            }
+            if (transA) PackDirect(a + (nint)pc * lda + ic + ir, lda, rows, kc, mr, dst);
+            else PackTransposed(a + (nint)(ic + ir) * lda + pc, lda, rows, kc, mr, dst);
         }
     }
 
     /// <summary>Packs op(B)[pc..pc+kc, jc..jc+nc] into NR-column micro-panels (NR floats per k step), zero-padding the last panel.</summary>
     static void PackB(bool transB, float* b, int ldb, int pc, int kc, int jc, int nc, int nr, float* dst)
     {
-        for (int jr = 0; jr < nc; jr += nr)
+        for (int jr = 0; jr < nc; jr += nr, dst += (nint)nr * kc)
         {
             int cols = Math.Min(nr, nc - jr);
-            if (!transB)
-            {
-                float* src = b + (nint)pc * ldb + jc + jr;
-                if (cols == nr && nr % Vector256<float>.Count == 0)
-                {
-                    for (int p = 0; p < kc; p++, src += ldb, dst += nr)
-                        for (int j = 0; j < nr; j += Vector256<float>.Count)
-                            Vector256.Store(Vector256.Load(src + j), dst + j);
-                }
-                else
-                {
-                    for (int p = 0; p < kc; p++, src += ldb, dst += nr)
-                    {
-                        int j = 0;
-                        for (; j < cols; j++) dst[j] = src[j];
-                        for (; j < nr; j++) dst[j] = 0;
-                    }
-                }
-            }
-            else
-            {
-                // op(B)[p,j] = b[j*ldb + p]: each column of the panel is a contiguous run of b.
-                for (int j = 0; j < nr; j++)
-                {
-                    float* d = dst + j;
-                    if (j < cols)
-                    {
-                        float* src = b + (nint)(jc + jr + j) * ldb + pc;
-                        for (int p = 0; p < kc; p++) d[p * nr] = src[p];
-                    }
-                    else
-                        for (int p = 0; p < kc; p++) d[p * nr] = 0;
-                }
-                dst += (nint)nr * kc;
-            }
+            if (transB) PackTransposed(b + (nint)(jc + jr) * ldb + pc, ldb, cols, kc, nr, dst);
+            else PackDirect(b + (nint)pc * ldb + jc + jr, ldb, cols, kc, nr, dst);
         }
     }
 
-    // ---- small problems --------------------------------------------------------------------------------------------
+    /// <summary>Panel of width w from lines that run along the panel: dst[p*w + l] = src[p*ld + l] for l &lt; count, 0 up to w.</summary>
+    static void PackDirect(float* src, nint ld, int count, int kc, int w, float* dst)
+    {
+        int vec = count & ~(Vector256<float>.Count - 1);
+        for (int p = 0; p < kc; p++, src += ld, dst += w)
+        {
+            int l = 0;
+            for (; l < vec; l += Vector256<float>.Count) Vector256.Store(Vector256.Load(src + l), dst + l);
+            for (; l < count; l++) dst[l] = src[l];
+            for (; l < w; l++) dst[l] = 0;
+        }
+    }
 
-    /// <summary>Unpacked single-threaded path for tiny products, where packing and thread hand-off cost more than they save.</summary>
-    static void Small(bool transA, bool transB, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
+    /// <summary>Panel of width w from lines contiguous in k: dst[p*w + l] = src[l*ld + p] for l &lt; count, 0 up to w.</summary>
+    static void PackTransposed(float* src, nint ld, int count, int kc, int w, float* dst)
+    {
+        if (count < w) new Span<float>(dst, w * kc).Clear();
+        int full = Avx.IsSupported ? count & ~7 : 0, pFull = 0;
+        if (full > 0)
+            for (; pFull + 8 <= kc; pFull += 8)
+                for (int g = 0; g < full; g += 8)
+                    Transpose8x8(src + g * ld + pFull, ld, dst + (nint)pFull * w + g, w);
+        for (int l = 0; l < count; l++)
+        {
+            float* s = src + l * ld, d = dst + l;
+            for (int p = l < full ? pFull : 0; p < kc; p++) d[(nint)p * w] = s[p];
+        }
+    }
+
+    /// <summary>d[c*ds + r] = s[r*ss + c] for an 8x8 block (AVX unpack/shuffle/permute network).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Transpose8x8(float* s, nint ss, float* d, nint ds)
+    {
+        var r0 = Avx.LoadVector256(s); var r1 = Avx.LoadVector256(s + ss);
+        var r2 = Avx.LoadVector256(s + 2 * ss); var r3 = Avx.LoadVector256(s + 3 * ss);
+        var r4 = Avx.LoadVector256(s + 4 * ss); var r5 = Avx.LoadVector256(s + 5 * ss);
+        var r6 = Avx.LoadVector256(s + 6 * ss); var r7 = Avx.LoadVector256(s + 7 * ss);
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(d, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(d + ds, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(d + 2 * ds, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(d + 3 * ds, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(d + 4 * ds, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(d + 5 * ds, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(d + 6 * ds, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(d + 7 * ds, Avx.Permute2x128(u3, u7, 0x31));
+    }
+
+    // ---- unpacked path ----------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Shapes where packing costs more than it saves (measured, see the commit message): one or two rows of C
+    /// (vector-matrix products: each B element would be packed to be used once or twice), and op(B) = Bᵀ with few
+    /// columns (a mostly empty NR-wide panel, while rows of A and B are contiguous dot products).
+    /// </summary>
+    internal static bool PreferUnpacked(int m, int n, bool transB) => m <= 2 || (transB && n <= 8);
+
+    /// <summary>Rows [i0,i1) of C without packing: row-times-matrix axpys, or dot products when op(B) = Bᵀ.</summary>
+    static void Unpacked(bool transA, bool transB, int i0, int i1, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
     {
         float* rowBuf = transA ? Workspace.Get(0, 0, k).Tile : null;
-        for (int i = 0; i < m; i++)
+        for (int i = i0; i < i1; i++)
         {
             float* ar;
             if (transA)
@@ -361,9 +380,17 @@ public static unsafe class Gemm
         float sum = 0;
         if (Vector512.IsHardwareAccelerated && n >= 16)
         {
-            var acc = Vector512<float>.Zero;
-            for (; j + 16 <= n; j += 16) acc = Vector512.FusedMultiplyAdd(Vector512.Load(x + j), Vector512.Load(y + j), acc);
-            sum = Vector512.Sum(acc);
+            // Four independent accumulators hide the FMA latency; the order still depends only on n.
+            Vector512<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+            for (; j + 64 <= n; j += 64)
+            {
+                acc0 = Vector512.FusedMultiplyAdd(Vector512.Load(x + j), Vector512.Load(y + j), acc0);
+                acc1 = Vector512.FusedMultiplyAdd(Vector512.Load(x + j + 16), Vector512.Load(y + j + 16), acc1);
+                acc2 = Vector512.FusedMultiplyAdd(Vector512.Load(x + j + 32), Vector512.Load(y + j + 32), acc2);
+                acc3 = Vector512.FusedMultiplyAdd(Vector512.Load(x + j + 48), Vector512.Load(y + j + 48), acc3);
+            }
+            for (; j + 16 <= n; j += 16) acc0 = Vector512.FusedMultiplyAdd(Vector512.Load(x + j), Vector512.Load(y + j), acc0);
+            sum = Vector512.Sum((acc0 + acc1) + (acc2 + acc3));
         }
         else if (Vector256.IsHardwareAccelerated && n >= 8)
         {
