@@ -83,6 +83,7 @@ public sealed partial class Tensor
     {
         get
         {
+            if (Numel == 0) return true; // no elements, nothing to lay out (as PyTorch)
             int expected = 1;
             for (int d = _shape.Length - 1; d >= 0; d--)
             {
