@@ -170,6 +170,7 @@ public sealed partial class Tensor
                 continue;
             }
             int want = sizes[i] == -1 ? _shape[j] : sizes[i];
+            if (want < 0) throw new ArgumentException($"Expand: invalid size {sizes[i]} at dimension {i} in {Shapes.Str(sizes)} (only -1 is allowed, to keep a size)");
             if (want == _shape[j]) { sh[i] = want; st[i] = _strides[j]; }
             else if (_shape[j] == 1) { sh[i] = want; st[i] = 0; }
             else throw new ArgumentException($"Expand: cannot expand shape {Shapes.Str(_shape)} to {Shapes.Str(sizes)} (dimension {i}: {_shape[j]} is not 1)");
