@@ -1,0 +1,82 @@
+using System.Diagnostics;
+
+namespace Kiln.Bench;
+
+/// <summary>One thing to time: a name and a call.</summary>
+sealed class Contestant(string name, Action run)
+{
+    public string Name { get; } = name;
+    public Action Run { get; } = run;
+    public List<double> Times { get; } = new();   // seconds per call
+    public double Total;
+    public double Median => Stats.Median(Times);
+    public double Best => Times.Count == 0 ? double.NaN : Times.Min();
+}
+
+static class Stats
+{
+    public static double Median(List<double> xs)
+    {
+        if (xs.Count == 0) return double.NaN;
+        var s = xs.ToArray();
+        Array.Sort(s);
+        int h = s.Length / 2;
+        return s.Length % 2 == 1 ? s[h] : 0.5 * (s[h - 1] + s[h]);
+    }
+}
+
+/// <summary>
+/// Interleaved timing: after a warm-up, contestants take turns in short chunks (~20 ms of calls each, order alternating
+/// every round) so that machine noise (other processes, frequency changes) hits all of them alike. Every call is timed
+/// on its own; we report the median and the best per-call time. A contestant is done once it has both
+/// <see cref="TargetSeconds"/> of timed calls and <see cref="MinReps"/> calls (or <see cref="MaxReps"/> calls).
+/// </summary>
+static class Measure
+{
+    public static double TargetSeconds = 0.4;
+    public static int MinReps = 7;
+    public static int MaxReps = 20000;
+    const double ChunkSeconds = 0.02;
+    const double SwitchCallBelow = 0.002;   // calls shorter than this get one untimed call after each switch
+
+    public static void Run(params Contestant[] cs)
+    {
+        var perCall = new double[cs.Length];
+        for (int i = 0; i < cs.Length; i++)
+        {
+            // warm-up: JIT tiers, workspaces, thread pools, page faults; at least 3 calls or ~0.15 s
+            var sw = Stopwatch.StartNew();
+            int n = 0;
+            double last = 0;
+            while (n < 3 || sw.Elapsed.TotalSeconds < 0.15)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                cs[i].Run();
+                last = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                n++;
+                if (n >= 3 && last > 0.05) break;
+            }
+            perCall[i] = last;
+        }
+        var chunk = perCall.Select(t => Math.Clamp((int)(ChunkSeconds / Math.Max(t, 1e-7)), 1, 2000)).ToArray();
+        bool Done(Contestant c) => c.Times.Count >= MaxReps || (c.Total >= TargetSeconds && c.Times.Count >= MinReps);
+        for (int round = 0; !cs.All(Done); round++)
+        {
+            for (int j = 0; j < cs.Length; j++)
+            {
+                int i = round % 2 == 0 ? j : cs.Length - 1 - j;
+                var c = cs[i];
+                if (Done(c)) continue;
+                if (perCall[i] < SwitchCallBelow) c.Run();
+                for (int r = 0; r < chunk[i]; r++)
+                {
+                    long t0 = Stopwatch.GetTimestamp();
+                    c.Run();
+                    double dt = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                    c.Times.Add(dt);
+                    c.Total += dt;
+                }
+            }
+        }
+    }
+}
