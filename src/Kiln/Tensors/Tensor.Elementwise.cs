@@ -18,6 +18,12 @@ public sealed partial class Tensor
                 throw new ArgumentException($"{op}: in-place result of shape {Shapes.Str(shape)} (from {Shapes.Str(a._shape)} and {Shapes.Str(b._shape)}) does not fit the target of shape {Shapes.Str(into._shape)}");
             if (into.DType.IsIntegral() && !intResult)
                 throw new InvalidOperationException($"{op}: cannot write a float result in place into a {into.DType.Name()} tensor");
+            for (int k = 0; k < into.Dim; k++)
+                if (into._strides[k] == 0 && into._shape[k] > 1)
+                    throw new InvalidOperationException($"{op}: cannot write in place into an expanded tensor of shape {Shapes.Str(into._shape)} with strides {Shapes.Str(into._strides)} (several elements share one memory location); Clone() it first");
+            // An operand viewing the target's storage through another layout would read elements already overwritten.
+            if (a != into && a.Storage == into.Storage) a = a.Clone();
+            if (b != into && b.Storage == into.Storage) b = b.Clone();
             d = into;
             into.BumpVersion();
         }
