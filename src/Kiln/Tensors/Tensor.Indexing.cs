@@ -1,0 +1,369 @@
+using System.Runtime.CompilerServices;
+using Kiln.Kernels;
+
+namespace Kiln;
+
+public sealed partial class Tensor
+{
+    /// <summary>
+    /// PyTorch indexing: ints select (dim removed), ranges/slices, NewAxis and Ellipsis give a view sharing storage; Int32 index
+    /// tensors, int[] and Bool masks (advanced indexing) gather a copy. Advanced indices broadcast together; their dims go where the
+    /// first one stood when they are adjacent, else first (NumPy's rule, applied after ints have selected, as PyTorch does).
+    /// Setting writes the value (broadcast to the indexed region) through the view, or scatters it (last write wins on duplicates).
+    /// </summary>
+    // Named so the indexer's metadata name does not clash with Item().
+    [IndexerName("At")]
+    public Tensor this[params TensorIndex[] indices]
+    {
+        get => IndexGet(indices, "Index");
+        set => IndexSet(value, indices, "Index");
+    }
+
+    /// <summary>A list of positions along dim 0, as Python's <c>x[[0, 2]]</c> (so the collection expression <c>x[[0, 2]]</c> is not read as <c>x[0, 2]</c>).</summary>
+    [IndexerName("At")]
+    public Tensor this[int[] indices]
+    {
+        get => IndexGet([indices], "Index");
+        set => IndexSet(value, [indices], "Index");
+    }
+
+    /// <summary>Writes value (broadcast to the indexed region, converted to this dtype) at the indexed positions; returns this tensor.</summary>
+    public Tensor IndexPut(Tensor value, params TensorIndex[] indices)
+    {
+        IndexSet(value, indices, "IndexPut");
+        return this;
+    }
+
+    /// <summary>Writes a scalar at the indexed positions, e.g. <c>t.IndexPut(0, t &lt; 0)</c> for PyTorch's <c>t[t &lt; 0] = 0</c>; returns this tensor.</summary>
+    public Tensor IndexPut(float value, params TensorIndex[] indices)
+    {
+        IndexSet(DType == DType.Float32 ? Scalar(value) : Full([], value, DType), indices, "IndexPut");
+        return this;
+    }
+
+    /// <summary>The entries at the given positions (a 1-d (or 0-d) Int32 tensor) along dim, like torch.index_select: dim's size becomes index's length.</summary>
+    public Tensor IndexSelect(int dim, Tensor index)
+    {
+        ArgumentNullException.ThrowIfNull(index);
+        int d = Shapes.NormDim(dim, Dim, "IndexSelect");
+        if (index.DType != DType.Int32)
+            throw new ArgumentException($"IndexSelect: index must be an int32 tensor, got {index.DType.Name()} of shape {Shapes.Str(index._shape)}");
+        if (index.Dim > 1)
+            throw new ArgumentException($"IndexSelect: index must be 0-d or 1-d, got shape {Shapes.Str(index._shape)}");
+        var ix = new TensorIndex[d + 1];
+        for (int i = 0; i < d; i++) ix[i] = ..;
+        ix[d] = index.Dim == 0 ? index.Reshape(1) : index;
+        return IndexGet(ix, "IndexSelect");
+    }
+
+    /// <summary>A copy with value wherever mask (Bool, broadcastable to this shape) is true, like torch.masked_fill.</summary>
+    public Tensor MaskedFill(Tensor mask, float value)
+    {
+        ArgumentNullException.ThrowIfNull(mask);
+        if (mask.DType != DType.Bool)
+            throw new ArgumentException($"MaskedFill: mask must be a bool tensor, got {mask.DType.Name()} of shape {Shapes.Str(mask._shape)}");
+        if (!BroadcastsTo(mask._shape, _shape))
+            throw new ArgumentException($"MaskedFill: mask of shape {Shapes.Str(mask._shape)} cannot be broadcast to the tensor's shape {Shapes.Str(_shape)}");
+        var r = Clone();
+        var m = mask.BroadcastTo(_shape).Contiguous();
+        var mv = m.Storage.Ints!.AsSpan(m._offset, r.Numel);
+        if (DType == DType.Float32)
+        {
+            var d = r.Storage.Floats!;
+            for (int i = 0; i < mv.Length; i++) if (mv[i] != 0) d[i] = value;
+        }
+        else
+        {
+            var d = r.Storage.Ints!;
+            int v = DType == DType.Bool ? (value != 0 ? 1 : 0) : (int)value;
+            for (int i = 0; i < mv.Length; i++) if (mv[i] != 0) d[i] = v;
+        }
+        return r;
+    }
+
+    /// <summary>The elements where mask is true, as a 1-d copy in row-major order (mask and this broadcast together), like torch.masked_select.</summary>
+    public Tensor MaskedSelect(Tensor mask)
+    {
+        ArgumentNullException.ThrowIfNull(mask);
+        if (mask.DType != DType.Bool)
+            throw new ArgumentException($"MaskedSelect: mask must be a bool tensor, got {mask.DType.Name()} of shape {Shapes.Str(mask._shape)}");
+        var shape = Shapes.Broadcast(_shape, mask._shape, "MaskedSelect");
+        return BroadcastTo(shape).IndexGet([mask.BroadcastTo(shape)], "MaskedSelect");
+    }
+
+    /// <summary>Positions of the non-zero (true) elements as an Int32 tensor of shape [count, Dim], in row-major order, like torch.nonzero.</summary>
+    public Tensor Nonzero()
+    {
+        var cols = NonzeroColumns(this);
+        int n = Dim == 0 ? (Item() != 0 ? 1 : 0) : cols[0].Length, k = Dim;
+        var r = new int[n * k];
+        for (int j = 0; j < k; j++)
+            for (int i = 0; i < n; i++) r[i * k + j] = cols[j][i];
+        return Wrap(r, [n, k]);
+    }
+
+    // ---- the plan: basic indices applied as a view, advanced ones recorded against the view's dims ----
+
+    /// <summary>The view after ints, slices, NewAxis and Ellipsis; Adv* describe the advanced indices, whose dims are still full in View.</summary>
+    sealed record IndexPlan(Tensor View, int[] AdvPos, Tensor[] AdvIndex, int[] AdvSourceDim);
+
+    static bool BroadcastsTo(int[] from, int[] to)
+    {
+        if (from.Length > to.Length) return false;
+        for (int i = 0; i < from.Length; i++)
+        {
+            int f = from[^(i + 1)], t = to[^(i + 1)];
+            if (f != t && f != 1) return false;
+        }
+        return true;
+    }
+
+    IndexPlan PlanIndex(TensorIndex[] indices, string op)
+    {
+        ArgumentNullException.ThrowIfNull(indices);
+        int consumed = 0, ellipses = 0;
+        for (int i = 0; i < indices.Length; i++)
+        {
+            var ix = indices[i] ?? throw new ArgumentNullException(nameof(indices), $"{op}: entry {i} is null; use TensorIndex.NewAxis (or TensorIndex.None) for a new axis");
+            if (ix.Kind == TensorIndex.IndexKind.Ellipsis && ++ellipses > 1)
+                throw new ArgumentException($"{op}: an index can only have a single ellipsis (...), got [{string.Join<TensorIndex>(", ", indices)}]");
+            if (ix.Kind == TensorIndex.IndexKind.Tensor && ix.Tensor.DType == DType.Float32)
+                throw new ArgumentException($"{op}: tensors used as indices must be int32 or bool, got float32 of shape {Shapes.Str(ix.Tensor._shape)} at entry {i}");
+            consumed += ix.Consumes;
+        }
+        if (consumed > Dim)
+            throw new IndexOutOfRangeException($"{op}: too many indices for a tensor of shape {Shapes.Str(_shape)}: [{string.Join<TensorIndex>(", ", indices)}] index {consumed} dimensions, the tensor has {Dim}");
+
+        var shape = new List<int>(Dim + indices.Length);
+        var strides = new List<int>(Dim + indices.Length);
+        var advPos = new List<int>();
+        var advIndex = new List<Tensor>();
+        var advDim = new List<int>();
+        int offset = _offset, d = 0;
+        void Keep() { shape.Add(_shape[d]); strides.Add(_strides[d]); d++; }
+        foreach (var ix in indices)
+        {
+            switch (ix.Kind)
+            {
+                case TensorIndex.IndexKind.Int:
+                {
+                    int n = _shape[d], i = ix.Position(n);
+                    if (i < 0 || i >= n)
+                        throw new IndexOutOfRangeException($"{op}: index {ix} is out of range for dimension {d} of size {n} (shape {Shapes.Str(_shape)})");
+                    offset += i * _strides[d];
+                    d++;
+                    break;
+                }
+                case TensorIndex.IndexKind.Slice:
+                {
+                    var (s, len, step) = ix.Resolve(_shape[d]);
+                    if (len > 0) offset += s * _strides[d];
+                    shape.Add(len);
+                    strides.Add(_strides[d] * step);
+                    d++;
+                    break;
+                }
+                case TensorIndex.IndexKind.NewAxis:
+                    shape.Add(1);
+                    strides.Add(d < Dim ? _shape[d] * _strides[d] : 1);
+                    break;
+                case TensorIndex.IndexKind.Ellipsis:
+                    for (int k = Dim - consumed; k > 0; k--) Keep();
+                    break;
+                default:
+                {
+                    var t = ix.Tensor;
+                    if (t.DType == DType.Int32)
+                    {
+                        advPos.Add(shape.Count); advIndex.Add(t); advDim.Add(d);
+                        Keep();
+                    }
+                    else if (t.Dim == 0)
+                    {
+                        // A 0-d mask adds a dim of size 1 (true) or 0 (false), as in PyTorch's x[True].
+                        advPos.Add(shape.Count); advIndex.Add(t.Item() != 0 ? Zeros([1], DType.Int32) : Zeros([0], DType.Int32)); advDim.Add(-1);
+                        shape.Add(1);
+                        strides.Add(0);
+                    }
+                    else
+                    {
+                        for (int k = 0; k < t.Dim; k++)
+                            if (t._shape[k] != _shape[d + k])
+                                throw new ArgumentException($"{op}: mask of shape {Shapes.Str(t._shape)} does not match the indexed tensor's dimensions {d}..{d + t.Dim - 1} of shape {Shapes.Str(_shape)} (size {t._shape[k]} vs {_shape[d + k]} at dimension {d + k})");
+                        var cols = NonzeroColumns(t);
+                        foreach (var c in cols)
+                        {
+                            advPos.Add(shape.Count); advIndex.Add(Wrap(c, [c.Length])); advDim.Add(d);
+                            Keep();
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+        while (d < Dim) Keep();
+        return new IndexPlan(AsStrided(shape.ToArray(), strides.ToArray(), offset), advPos.ToArray(), advIndex.ToArray(), advDim.ToArray());
+    }
+
+    /// <summary>For each dimension of t, the coordinates of its non-zero elements in row-major order (one array per dim).</summary>
+    static int[][] NonzeroColumns(Tensor t)
+    {
+        var c = t.DType == DType.Float32 ? t.Ne(0f) : t.Contiguous();
+        var v = c.Storage.Ints!.AsSpan(c._offset, c.Numel);
+        int count = 0;
+        foreach (int x in v) if (x != 0) count++;
+        var cols = new int[t.Dim][];
+        for (int k = 0; k < cols.Length; k++) cols[k] = new int[count];
+        var pos = new int[t.Dim];
+        for (int flat = 0, j = 0; flat < v.Length; flat++)
+        {
+            if (v[flat] != 0)
+            {
+                for (int k = 0; k < pos.Length; k++) cols[k][j] = pos[k];
+                j++;
+            }
+            for (int k = pos.Length - 1; k >= 0; k--)
+            {
+                if (++pos[k] < t._shape[k]) break;
+                pos[k] = 0;
+            }
+        }
+        return cols;
+    }
+
+    // ---- advanced indexing: one storage offset per broadcast index position, then a dense block of the remaining dims ----
+
+    /// <summary>Where the data of an advanced index lives: per broadcast position b, V's storage offset adv[b]; the remaining dims
+    /// of V (Rest*) map to a dense row-major tensor of OutShape, in which position b starts at b * BlockStride.</summary>
+    sealed record AdvancedLayout(int[] OutShape, int[] Adv, int BlockStride, int[] RestShape, int[] RestViewStrides, int[] RestOutStrides);
+
+    AdvancedLayout LayoutAdvanced(IndexPlan p, string op)
+    {
+        var v = p.View;
+        int[] b = p.AdvIndex[0]._shape;
+        for (int k = 1; k < p.AdvIndex.Length; k++) b = BroadcastIndexShapes(b, p.AdvIndex[k]._shape, p, op);
+        int nb = Shapes.Numel(b, op);
+        var adv = new int[nb];
+        for (int k = 0; k < p.AdvIndex.Length; k++)
+        {
+            var ix = p.AdvIndex[k].BroadcastTo(b).Contiguous();
+            var vals = ix.Storage.Ints!.AsSpan(ix._offset, nb);
+            int pos = p.AdvPos[k], size = v._shape[pos], stride = v._strides[pos];
+            for (int i = 0; i < nb; i++)
+            {
+                int j = vals[i], jj = j < 0 ? j + size : j;
+                if (jj < 0 || jj >= size)
+                    throw new IndexOutOfRangeException($"{op}: index {j} is out of range for dimension {p.AdvSourceDim[k]} of size {size} (shape {Shapes.Str(_shape)})");
+                adv[i] += jj * stride;
+            }
+        }
+
+        int first = p.AdvPos[0], last = p.AdvPos[^1];
+        bool adjacent = last - first + 1 == p.AdvPos.Length;
+        int insertAt = adjacent ? first : 0;
+        var restShape = new List<int>();
+        var restView = new List<int>();
+        var restOutPos = new List<int>();
+        var outShape = new List<int>();
+        for (int d = 0; d < v.Dim; d++)
+        {
+            if (d == insertAt) outShape.AddRange(b);
+            if (Array.IndexOf(p.AdvPos, d) >= 0) continue;
+            restShape.Add(v._shape[d]);
+            restView.Add(v._strides[d]);
+            restOutPos.Add(outShape.Count);
+            outShape.Add(v._shape[d]);
+        }
+        var os = outShape.ToArray();
+        var outStrides = Shapes.ContiguousStrides(os);
+        int blockStride = 1;
+        for (int d = insertAt + b.Length; d < os.Length; d++) blockStride *= os[d];
+        var restOut = restOutPos.Select(q => outStrides[q]).ToArray();
+        return new AdvancedLayout(os, adv, blockStride, restShape.ToArray(), restView.ToArray(), restOut);
+    }
+
+    static int[] BroadcastIndexShapes(int[] a, int[] b, IndexPlan p, string op)
+    {
+        try { return Shapes.Broadcast(a, b, op); }
+        catch (ArgumentException)
+        {
+            throw new ArgumentException($"{op}: shape mismatch: index tensors of shapes {string.Join(", ", p.AdvIndex.Select(t => Shapes.Str(t._shape)))} cannot be broadcast together");
+        }
+    }
+
+    /// <summary>Moves data between the indexed positions of a storage and a dense block: dense[b, rest] = store[adv[b] + rest] (gather) or back (scatter, in order, so the last duplicate wins).</summary>
+    static void TransferAdvanced<T>(T[] store, int viewOffset, AdvancedLayout l, T[] dense, int denseOffset, bool gather)
+    {
+        long restN = 1;
+        foreach (int s in l.RestShape) restN *= s;
+        if (restN == 0 || l.Adv.Length == 0) return;
+        var sh = Strided.Coalesce(l.RestShape, [l.RestViewStrides, l.RestOutStrides], out var st);
+        int nd = sh.Length, inner = sh[nd - 1], si = st[0][nd - 1], di = st[1][nd - 1];
+        int outer = (int)(restN / inner);
+        var idx = new int[nd - 1];
+        for (int b = 0; b < l.Adv.Length; b++)
+        {
+            Array.Clear(idx);
+            int s0 = viewOffset + l.Adv[b], d0 = denseOffset + b * l.BlockStride;
+            for (int r = 0; r < outer; r++)
+            {
+                int so = s0, dof = d0;
+                for (int k = 0; k < nd - 1; k++) { so += idx[k] * st[0][k]; dof += idx[k] * st[1][k]; }
+                if (si == 1 && di == 1)
+                {
+                    if (gather) Array.Copy(store, so, dense, dof, inner);
+                    else Array.Copy(dense, dof, store, so, inner);
+                }
+                else if (gather) for (int i = 0; i < inner; i++, so += si, dof += di) dense[dof] = store[so];
+                else for (int i = 0; i < inner; i++, so += si, dof += di) store[so] = dense[dof];
+                for (int k = nd - 2; k >= 0; k--)
+                {
+                    if (++idx[k] < sh[k]) break;
+                    idx[k] = 0;
+                }
+            }
+        }
+    }
+
+    Tensor IndexGet(TensorIndex[] indices, string op)
+    {
+        var p = PlanIndex(indices, op);
+        if (p.AdvPos.Length == 0) return p.View;
+        var l = LayoutAdvanced(p, op);
+        var r = Empty(l.OutShape, DType);
+        if (DType == DType.Float32) TransferAdvanced(Storage.Floats!, p.View._offset, l, r.Storage.Floats!, 0, gather: true);
+        else TransferAdvanced(Storage.Ints!, p.View._offset, l, r.Storage.Ints!, 0, gather: true);
+        return r;
+    }
+
+    void IndexSet(Tensor value, TensorIndex[] indices, string op)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        var p = PlanIndex(indices, op);
+        if (p.AdvPos.Length == 0)
+        {
+            p.View.CopyFrom(FitValue(value, p.View._shape, op));
+            return;
+        }
+        var l = LayoutAdvanced(p, op);
+        var v = FitValue(value, l.OutShape, op);
+        if (DType == DType.Bool && v.DType != DType.Bool) v = v.Ne(0f);
+        else v = v.To(DType);
+        v = v.BroadcastTo(l.OutShape);
+        // A value that reads this tensor's storage is copied out first so the scatter cannot read its own output.
+        if (v.Storage == Storage || !v.IsContiguous) v = v.Clone();
+        BumpVersion();
+        if (DType == DType.Float32) TransferAdvanced(Storage.Floats!, p.View._offset, l, v.Storage.Floats!, v._offset, gather: false);
+        else TransferAdvanced(Storage.Ints!, p.View._offset, l, v.Storage.Ints!, v._offset, gather: false);
+    }
+
+    /// <summary>value with surplus leading size-1 dims dropped (PyTorch allows <c>x[0] = ones(1, n)</c>); throws unless it broadcasts to target.</summary>
+    static Tensor FitValue(Tensor value, int[] target, string op)
+    {
+        var v = value;
+        while (v.Dim > target.Length && v._shape[0] == 1) v = v.AsStrided(v._shape[1..], v._strides[1..], v._offset);
+        if (!BroadcastsTo(v._shape, target))
+            throw new ArgumentException($"{op}: cannot assign a value of shape {Shapes.Str(value._shape)} to an indexed region of shape {Shapes.Str(target)}");
+        return v;
+    }
+}
