@@ -87,7 +87,7 @@ public static unsafe class Gemm
     // ---- tuning ----------------------------------------------------------------------------------------------------
 
     /// <summary>Minimum multiply-adds per thread before another thread is worth waking (measured).</summary>
-    internal static long MinWorkPerThread = 1L << 20;
+    internal static long MinWorkPerThread = 1L << 21;
 
     /// <summary>Micro-kernel signature: kc steps over packed panels, tile written at c with row stride ldc; load = add to C.</summary>
     internal sealed class Config
@@ -322,9 +322,9 @@ public static unsafe class Gemm
     /// <summary>
     /// Shapes where packing costs more than it saves (measured, see the commit message): one or two rows of C
     /// (vector-matrix products: each B element would be packed to be used once or twice), and op(B) = Bᵀ with few
-    /// columns (a mostly empty NR-wide panel, while rows of A and B are contiguous dot products).
+    /// columns or a tiny output (a mostly empty NR-wide panel, while rows of A and B are contiguous dot products).
     /// </summary>
-    internal static bool PreferUnpacked(int m, int n, bool transB) => m <= 2 || (transB && n <= 8);
+    internal static bool PreferUnpacked(int m, int n, bool transB) => m <= 2 || (transB && (n <= 8 || m * n <= 64));
 
     /// <summary>Rows [i0,i1) of C without packing: row-times-matrix axpys, or dot products when op(B) = Bᵀ.</summary>
     static void Unpacked(bool transA, bool transB, int i0, int i1, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
