@@ -102,7 +102,7 @@ public sealed partial class Tensor
         {
             if (DType != DType.Float32) throw new InvalidOperationException($"expected a float32 tensor, got {DType.Name()}");
             if (!IsContiguous) throw new InvalidOperationException("expected a contiguous tensor");
-            return Storage.Floats.AsSpan(_offset, Numel);
+            return Numel == 0 ? Span<float>.Empty : Storage.Floats.AsSpan(_offset, Numel);
         }
     }
 
@@ -113,7 +113,7 @@ public sealed partial class Tensor
         {
             if (DType == DType.Float32) throw new InvalidOperationException("expected an int32 or bool tensor, got float32");
             if (!IsContiguous) throw new InvalidOperationException("expected a contiguous tensor");
-            return Storage.Ints.AsSpan(_offset, Numel);
+            return Numel == 0 ? Span<int>.Empty : Storage.Ints.AsSpan(_offset, Numel);
         }
     }
 
@@ -196,6 +196,7 @@ public sealed partial class Tensor
     /// <summary>All elements in row-major order as floats (ints and bools converted).</summary>
     public float[] ToArray()
     {
+        if (Numel == 0) return []; // an empty view's offset may lie past the end of its storage
         var c = (DType == DType.Float32 ? this : Float()).Contiguous();
         return c.Storage.Floats.AsSpan(c._offset, c.Numel).ToArray();
     }
@@ -203,6 +204,7 @@ public sealed partial class Tensor
     /// <summary>All elements in row-major order as ints (floats truncated toward zero).</summary>
     public int[] ToIntArray()
     {
+        if (Numel == 0) return [];
         var c = (DType == DType.Float32 ? Int() : this).Contiguous();
         return c.Storage.Ints.AsSpan(c._offset, c.Numel).ToArray();
     }
