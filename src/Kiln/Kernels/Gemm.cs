@@ -10,8 +10,9 @@ namespace Kiln.Kernels;
 /// FMA micro-kernel and a split of the output across <see cref="Threading.Threads"/> threads.
 /// </summary>
 /// <remarks>
-/// Determinism: each C element is one FMA chain over k, cut into k-blocks whose boundaries depend only on k, and threads
-/// only ever split the rows or columns of C. So the result is bit-identical whatever the thread count.
+/// Determinism: each C element is one FMA chain over k in order (k-blocks only park the float accumulator in C, which is
+/// exact), every tile uses the same kernel (edge tiles run it on zero-padded panels), and threads only ever split the
+/// rows or columns of C. So the result is bit-identical whatever the thread count.
 /// </remarks>
 public static unsafe class Gemm
 {
@@ -89,7 +90,10 @@ public static unsafe class Gemm
     /// <summary>Minimum multiply-adds per thread before another thread is worth waking (measured).</summary>
     internal static long MinWorkPerThread = 1L << 21;
 
-    /// <summary>Micro-kernel signature: kc steps over packed panels, tile written at c with row stride ldc; load = add to C.</summary>
+    /// <summary>
+    /// A micro-kernel (kc steps over an MR-row A panel and an NR-column B panel, tile at c with row stride ldc;
+    /// load = add to C) with its cache blocks: Kc steps per packed panel, Mc rows of A and Nc columns of B per packed block.
+    /// </summary>
     internal sealed class Config
     {
         public required int Mr, Nr, Kc, Mc, Nc;
@@ -105,6 +109,9 @@ public static unsafe class Gemm
         };
     }
 
+    // Zen 5 here: 48 KiB L1d, 1 MiB L2 per core, 32 MiB shared L3. A 384x32 B panel (48 KiB) streams through L1, the
+    // 240x384 A block (360 KiB) sits in L2, the 384x4096 B block (6 MiB) in L3. Measured: 8x32/12x32/14x32 kernels and
+    // Kc 192..512, Mc 96..480 all land within noise of ~220-230 GFLOPS per core; 8x32 packs with plain 8x8 transposes.
     internal static Config Avx512Config => new()
     {
         Mr = 8, Nr = 32, Kc = 384, Mc = 240, Nc = 4096, Name = "Vector512 8x32", Kernel = &GemmKernels.Kernel512x8x32,
