@@ -251,6 +251,8 @@ public sealed class MatMulTests
         Assert.All(c.ToArray(), v => Assert.Equal(0f, v));
         Assert.Equal(0f, Tensor.Zeros(0).Dot(Tensor.Zeros(0)).Item());
         Assert.Equal([0, 4], Tensor.Zeros(0, 3).MatMul(Tensor.Zeros(3, 4)).Shape);
+        var emptyView = Tensor.Zeros(0, 7).AsStrided([0, 3], [3, 1], 1); // like x[:, 1:4]: offset 1 into an empty buffer
+        Assert.Equal(new float[6], Tensor.Zeros(2, 0).MatMul(emptyView).ToArray());
     }
 
     [Fact]

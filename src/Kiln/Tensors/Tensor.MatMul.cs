@@ -97,7 +97,8 @@ public sealed partial class Tensor
         if (b.Dim > 1) outShape.Add(n);
         var result = Empty([.. outShape]);
         int batches = Shapes.Numel(batch, op);
-        if (batches == 0 || m == 0 || n == 0) return result;
+        // Empty products (k = 0 gives zeros) return before touching storage: an empty view's offset may lie past its buffer.
+        if (batches == 0 || m == 0 || n == 0 || k == 0) return result;
 
         var sb = Shapes.BroadcastStrides(batchB, b2._strides[..^2], batch, op);
 
