@@ -422,6 +422,20 @@ public sealed class IndexingTests
         AssertTensor([3, 3, 3, 3], [4], e[e > 2f]);
     }
 
+    [Fact]
+    public void Assignment_IntoAnExpandedTensor_ThrowsUnlessTheRegionIsSingleElements()
+    {
+        var row = Tensor.Of(1, 2, 3);
+        var e = row.Expand(4, 3);
+        var ex = Assert.Throws<InvalidOperationException>(() => e[.., 0] = Tensor.Of(9));
+        Assert.Contains("expanded", ex.Message);
+        Assert.Throws<InvalidOperationException>(() => e[[0, 1]] = Tensor.Of(9));
+        Assert.Throws<InvalidOperationException>(() => e.IndexPut(9, e > 2f));
+        AssertTensor([1, 2, 3], [3], row);
+        e[0] = Tensor.Of(4, 5, 6);
+        AssertTensor([4, 5, 6], [3], row);
+    }
+
     // ---- helpers: IndexSelect, MaskedFill, MaskedSelect, Nonzero ----
 
     [Fact]

@@ -104,8 +104,12 @@ public sealed partial class Tensor
 
     // ---- the plan: basic indices applied as a view, advanced ones recorded against the view's dims ----
 
-    /// <summary>The view after ints, slices, NewAxis and Ellipsis; Adv* describe the advanced indices, whose dims are still full in View.</summary>
-    sealed record IndexPlan(Tensor View, int[] AdvPos, Tensor[] AdvIndex, int[] AdvSourceDim);
+    /// <summary>The view after ints, slices, NewAxis and Ellipsis; Adv lists the advanced indices, whose dims are still full in View.</summary>
+    sealed record IndexPlan(Tensor View, AdvancedIndex[] Adv);
+
+    /// <summary>An advanced index over View dims Pos..Pos+Span-1: positions along dim Pos (Int32 tensor), or, for a mask
+    /// (IsMask), the storage-offset deltas of its true elements, already in range.</summary>
+    readonly record struct AdvancedIndex(int Pos, int Span, Tensor Index, int SourceDim, bool IsMask);
 
     static bool BroadcastsTo(int[] from, int[] to)
     {
@@ -136,9 +140,7 @@ public sealed partial class Tensor
 
         var shape = new List<int>(Dim + indices.Length);
         var strides = new List<int>(Dim + indices.Length);
-        var advPos = new List<int>();
-        var advIndex = new List<Tensor>();
-        var advDim = new List<int>();
+        var adv = new List<AdvancedIndex>();
         int offset = _offset, d = 0;
         void Keep() { shape.Add(_shape[d]); strides.Add(_strides[d]); d++; }
         foreach (var ix in indices)
@@ -175,13 +177,13 @@ public sealed partial class Tensor
                     var t = ix.Tensor;
                     if (t.DType == DType.Int32)
                     {
-                        advPos.Add(shape.Count); advIndex.Add(t); advDim.Add(d);
+                        adv.Add(new(shape.Count, 1, t, d, false));
                         Keep();
                     }
                     else if (t.Dim == 0)
                     {
                         // A 0-d mask adds a dim of size 1 (true) or 0 (false), as in PyTorch's x[True].
-                        advPos.Add(shape.Count); advIndex.Add(t.Item() != 0 ? Zeros([1], DType.Int32) : Zeros([0], DType.Int32)); advDim.Add(-1);
+                        adv.Add(new(shape.Count, 1, Zeros([t.Item() != 0 ? 1 : 0], DType.Int32), d, true));
                         shape.Add(1);
                         strides.Add(0);
                     }
@@ -190,19 +192,41 @@ public sealed partial class Tensor
                         for (int k = 0; k < t.Dim; k++)
                             if (t._shape[k] != _shape[d + k])
                                 throw new ArgumentException($"{op}: mask of shape {Shapes.Str(t._shape)} does not match the indexed tensor's dimensions {d}..{d + t.Dim - 1} of shape {Shapes.Str(_shape)} (size {t._shape[k]} vs {_shape[d + k]} at dimension {d + k})");
-                        var cols = NonzeroColumns(t);
-                        foreach (var c in cols)
-                        {
-                            advPos.Add(shape.Count); advIndex.Add(Wrap(c, [c.Length])); advDim.Add(d);
-                            Keep();
-                        }
+                        adv.Add(new(shape.Count, t.Dim, MaskOffsets(t, _strides[d..(d + t.Dim)]), d, true));
+                        for (int k = 0; k < t.Dim; k++) Keep();
                     }
                     break;
                 }
             }
         }
         while (d < Dim) Keep();
-        return new IndexPlan(AsStrided(shape.ToArray(), strides.ToArray(), offset), advPos.ToArray(), advIndex.ToArray(), advDim.ToArray());
+        return new IndexPlan(AsStrided(shape.ToArray(), strides.ToArray(), offset), adv.ToArray());
+    }
+
+    /// <summary>Storage-offset deltas (for the given strides) of mask's true elements in row-major order, as a 1-d Int32 tensor.</summary>
+    static Tensor MaskOffsets(Tensor mask, int[] strides)
+    {
+        var c = mask.Contiguous();
+        var v = c.Storage.Ints!.AsSpan(c._offset, c.Numel);
+        int count = 0;
+        foreach (int x in v) if (x != 0) count++;
+        var r = new int[count];
+        int nd = mask.Dim, inner = mask._shape[nd - 1], innerStride = strides[nd - 1];
+        var pos = new int[nd];
+        int j = 0, outer = 0;
+        for (int flat = 0; flat < v.Length; flat += inner)
+        {
+            for (int i = 0, o = outer; i < inner; i++, o += innerStride)
+                if (v[flat + i] != 0) r[j++] = o;
+            for (int k = nd - 2; k >= 0; k--)
+            {
+                outer += strides[k];
+                if (++pos[k] < mask._shape[k]) break;
+                outer -= pos[k] * strides[k];
+                pos[k] = 0;
+            }
+        }
+        return Wrap(r, [count]);
     }
 
     /// <summary>For each dimension of t, the coordinates of its non-zero elements in row-major order (one array per dim).</summary>
@@ -240,26 +264,35 @@ public sealed partial class Tensor
     AdvancedLayout LayoutAdvanced(IndexPlan p, string op)
     {
         var v = p.View;
-        int[] b = p.AdvIndex[0]._shape;
-        for (int k = 1; k < p.AdvIndex.Length; k++) b = BroadcastIndexShapes(b, p.AdvIndex[k]._shape, p, op);
+        int[] b = p.Adv[0].Index._shape;
+        for (int k = 1; k < p.Adv.Length; k++) b = BroadcastIndexShapes(b, p.Adv[k].Index._shape, p, op);
         int nb = Shapes.Numel(b, op);
         var adv = new int[nb];
-        for (int k = 0; k < p.AdvIndex.Length; k++)
+        var isAdv = new bool[v.Dim];
+        int advDims = 0;
+        foreach (var a in p.Adv)
         {
-            var ix = p.AdvIndex[k].BroadcastTo(b).Contiguous();
+            for (int d = a.Pos; d < a.Pos + a.Span; d++) isAdv[d] = true;
+            advDims += a.Span;
+            var ix = a.Index.BroadcastTo(b).Contiguous();
             var vals = ix.Storage.Ints!.AsSpan(ix._offset, nb);
-            int pos = p.AdvPos[k], size = v._shape[pos], stride = v._strides[pos];
+            if (a.IsMask)
+            {
+                for (int i = 0; i < nb; i++) adv[i] += vals[i];
+                continue;
+            }
+            int size = v._shape[a.Pos], stride = v._strides[a.Pos];
             for (int i = 0; i < nb; i++)
             {
                 int j = vals[i], jj = j < 0 ? j + size : j;
                 if (jj < 0 || jj >= size)
-                    throw new IndexOutOfRangeException($"{op}: index {j} is out of range for dimension {p.AdvSourceDim[k]} of size {size} (shape {Shapes.Str(_shape)})");
+                    throw new IndexOutOfRangeException($"{op}: index {j} is out of range for dimension {a.SourceDim} of size {size} (shape {Shapes.Str(_shape)})");
                 adv[i] += jj * stride;
             }
         }
 
-        int first = p.AdvPos[0], last = p.AdvPos[^1];
-        bool adjacent = last - first + 1 == p.AdvPos.Length;
+        int first = p.Adv[0].Pos, last = p.Adv[^1].Pos + p.Adv[^1].Span - 1;
+        bool adjacent = last - first + 1 == advDims;
         int insertAt = adjacent ? first : 0;
         var restShape = new List<int>();
         var restView = new List<int>();
@@ -268,7 +301,7 @@ public sealed partial class Tensor
         for (int d = 0; d < v.Dim; d++)
         {
             if (d == insertAt) outShape.AddRange(b);
-            if (Array.IndexOf(p.AdvPos, d) >= 0) continue;
+            if (isAdv[d]) continue;
             restShape.Add(v._shape[d]);
             restView.Add(v._strides[d]);
             restOutPos.Add(outShape.Count);
@@ -287,7 +320,7 @@ public sealed partial class Tensor
         try { return Shapes.Broadcast(a, b, op); }
         catch (ArgumentException)
         {
-            throw new ArgumentException($"{op}: shape mismatch: index tensors of shapes {string.Join(", ", p.AdvIndex.Select(t => Shapes.Str(t._shape)))} cannot be broadcast together");
+            throw new ArgumentException($"{op}: shape mismatch: index tensors of shapes {string.Join(", ", p.Adv.Select(a => (a.IsMask ? "mask " : "") + Shapes.Str(a.Index._shape)))} cannot be broadcast together");
         }
     }
 
@@ -297,6 +330,14 @@ public sealed partial class Tensor
         long restN = 1;
         foreach (int s in l.RestShape) restN *= s;
         if (restN == 0 || l.Adv.Length == 0) return;
+        if (restN == 1)
+        {
+            // One element per index position (x[mask], acts[rows, targets]): no inner loop to set up.
+            int[] a = l.Adv;
+            if (gather) for (int b = 0; b < a.Length; b++) dense[denseOffset + b * l.BlockStride] = store[viewOffset + a[b]];
+            else for (int b = 0; b < a.Length; b++) store[viewOffset + a[b]] = dense[denseOffset + b * l.BlockStride];
+            return;
+        }
         var sh = Strided.Coalesce(l.RestShape, [l.RestViewStrides, l.RestOutStrides], out var st);
         int nd = sh.Length, inner = sh[nd - 1], si = st[0][nd - 1], di = st[1][nd - 1];
         int outer = (int)(restN / inner);
@@ -328,7 +369,7 @@ public sealed partial class Tensor
     Tensor IndexGet(TensorIndex[] indices, string op)
     {
         var p = PlanIndex(indices, op);
-        if (p.AdvPos.Length == 0) return p.View;
+        if (p.Adv.Length == 0) return p.View;
         var l = LayoutAdvanced(p, op);
         var r = Empty(l.OutShape, DType);
         if (DType == DType.Float32) TransferAdvanced(Storage.Floats!, p.View._offset, l, r.Storage.Floats!, 0, gather: true);
@@ -340,11 +381,13 @@ public sealed partial class Tensor
     {
         ArgumentNullException.ThrowIfNull(value);
         var p = PlanIndex(indices, op);
-        if (p.AdvPos.Length == 0)
+        if (p.Adv.Length == 0)
         {
+            RejectExpandedTarget(p.View, op);
             p.View.CopyFrom(FitValue(value, p.View._shape, op));
             return;
         }
+        RejectExpandedTarget(this, op);
         var l = LayoutAdvanced(p, op);
         var v = FitValue(value, l.OutShape, op);
         if (DType == DType.Bool && v.DType != DType.Bool) v = v.Ne(0f);
@@ -355,6 +398,14 @@ public sealed partial class Tensor
         BumpVersion();
         if (DType == DType.Float32) TransferAdvanced(Storage.Floats!, p.View._offset, l, v.Storage.Floats!, v._offset, gather: false);
         else TransferAdvanced(Storage.Ints!, p.View._offset, l, v.Storage.Ints!, v._offset, gather: false);
+    }
+
+    /// <summary>Throws when target has a broadcast (stride-0) dim: several of its elements share one memory location, so a write would be ambiguous.</summary>
+    static void RejectExpandedTarget(Tensor target, string op)
+    {
+        for (int k = 0; k < target.Dim; k++)
+            if (target._strides[k] == 0 && target._shape[k] > 1)
+                throw new InvalidOperationException($"{op}: cannot assign into an expanded tensor of shape {Shapes.Str(target._shape)} with strides {Shapes.Str(target._strides)} (several elements share one memory location); Clone() it first");
     }
 
     /// <summary>value with surplus leading size-1 dims dropped (PyTorch allows <c>x[0] = ones(1, n)</c>); throws unless it broadcasts to target.</summary>
