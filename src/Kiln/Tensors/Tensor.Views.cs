@@ -3,7 +3,10 @@ namespace Kiln;
 public sealed partial class Tensor
 {
     /// <summary>A view sharing this tensor's storage with a new shape, strides and offset.</summary>
-    internal Tensor AsStrided(int[] shape, int[] strides, int offset) => new(Storage, shape, strides, offset, DType);
+    internal Tensor AsStrided(int[] shape, int[] strides, int offset) =>
+        // An empty view reads nothing, but its offset can walk past the end of the storage (Zeros(0,7)[:,1::2] has offset 1):
+        // clamp it so code slicing storage at the offset stays in range.
+        new(Storage, shape, strides, Array.IndexOf(shape, 0) >= 0 ? Math.Min(offset, Storage.Length) : offset, DType);
 
     int[] InferShape(int[] shape, string op)
     {
