@@ -27,7 +27,7 @@ internal static class MatMulCommand
         Tensor.ManualSeed(seed);
         var a = Tensor.Randn(5, 784);
         var b = Tensor.Randn(784, 10);
-        AnsiConsole.MarkupLine($"[bold]Lesson 8: from the foundations[/] - multiplying a [5,784] batch by [784,10] weights ({threads} thread(s))");
+        AnsiConsole.MarkupLine($"[bold]Lesson 8: from the foundations[/] - multiplying a [[5,784]] batch by [[784,10]] weights ({threads} thread(s))");
 
         var reference = MatMulVariants.TripleLoop(a, b);
         var table = new Table().AddColumns("variant", "time per call", "speed-up vs triple loop", "max |diff| vs triple loop");
@@ -37,7 +37,7 @@ internal static class MatMulCommand
             double seconds = Median(() => run(a, b));
             if (baseline == 0) baseline = seconds;
             float diff = (run(a, b) - reference).Abs().Max().Item();
-            table.AddRow(name, Format(seconds), $"{baseline / seconds:N0}x", $"{diff:E1}");
+            table.AddRow(name, Format(seconds), $"{baseline / seconds:0.##}x", $"{diff:E1}");
         }
         AnsiConsole.Write(table);
 
@@ -53,10 +53,11 @@ internal static class MatMulCommand
         return 0;
     }
 
-    /// <summary>Median wall time of fn over repeated calls (at least 5, up to ~0.3 s).</summary>
+    /// <summary>Median wall time of fn over repeated calls (at least 5, up to ~0.3 s), after a warm-up that lets the JIT optimise the hot loops.</summary>
     static double Median(Func<Tensor> fn)
     {
-        fn();
+        var warm = Stopwatch.StartNew();
+        for (int i = 0; i < 3 || (warm.Elapsed.TotalSeconds < 0.2 && i < 200); i++) fn();
         var times = new List<double>();
         var total = Stopwatch.StartNew();
         while (times.Count < 5 || (total.Elapsed.TotalSeconds < 0.3 && times.Count < 1000))
