@@ -77,7 +77,44 @@ public sealed partial class Tensor
 
     Tensor SumCore(int[]? dims, bool keepDim) => DType.IsIntegral()
         ? ReduceRowsInt(dims, keepDim, "Sum", null, Reduce.SumInt)
-        : ReduceRows(dims, keepDim, "Sum", Reduce.Sum, allowEmpty: true);
+        : LeadingDimsSum(dims, keepDim, "Sum", out _) ?? ReduceRows(dims, keepDim, "Sum", Reduce.Sum, allowEmpty: true);
+
+    /// <summary>
+    /// Sum over the leading dims of a contiguous float tensor (bias gradients, batch statistics): adds whole rows in order
+    /// instead of transposing the data so the reduced dims come last. Null when the layout does not fit.
+    /// </summary>
+    Tensor? LeadingDimsSum(int[]? dims, bool keepDim, string op, out int count)
+    {
+        count = 0;
+        if (dims == null || dims.Length == 0 || DType != DType.Float32 || !IsContiguous || Numel == 0) return null;
+        var seen = new bool[Dim];
+        foreach (int d0 in dims)
+        {
+            int d = Shapes.NormDim(d0, Dim, op);
+            if (seen[d]) return null;
+            seen[d] = true;
+        }
+        int j = dims.Length;
+        if (j >= Dim) return null;
+        for (int d = 0; d < j; d++) if (!seen[d]) return null;
+        int rows = 1, cols = 1;
+        for (int d = 0; d < j; d++) rows *= _shape[d];
+        for (int d = j; d < Dim; d++) cols *= _shape[d];
+        var outShape = keepDim ? [.. Enumerable.Repeat(1, j), .. _shape[j..]] : _shape[j..];
+        var r = Empty(outShape);
+        var src = Storage.Floats!;
+        var dst = r.Storage.Floats!;
+        int off = _offset;
+        // Each output element is the same ordered sum of its column whatever the split, so threads never change the bits.
+        Threading.ForRange(cols, Math.Max(64, 65536 / rows), (c0, c1) =>
+        {
+            var d = dst.AsSpan(c0, c1 - c0);
+            src.AsSpan(off + c0, c1 - c0).CopyTo(d);
+            for (int n = 1; n < rows; n++) System.Numerics.Tensors.TensorPrimitives.Add(d, src.AsSpan(off + n * cols + c0, c1 - c0), d);
+        });
+        count = rows;
+        return r;
+    }
 
     /// <summary>Mean of all elements (0-d).</summary>
     public Tensor Mean() => MeanCore(null, false);
@@ -86,8 +123,12 @@ public sealed partial class Tensor
     /// <summary>Mean over several dims.</summary>
     public Tensor Mean(int[] dims, bool keepDim = false) => MeanCore(dims, keepDim);
 
-    Tensor MeanCore(int[]? dims, bool keepDim) =>
-        ReduceRows(dims, keepDim, "Mean", s => s.Length == 0 ? float.NaN : Reduce.Sum(s) / s.Length, allowEmpty: true);
+    Tensor MeanCore(int[]? dims, bool keepDim) => LeadingDimsSum(dims, keepDim, "Mean", out int count) is Tensor sum
+        ? sum.DivInPlace(Scalar(count))
+        : ReduceRows(dims, keepDim, "Mean", s => s.Length == 0 ? float.NaN : Reduce.Sum(s) / s.Length, allowEmpty: true);
+
+    /// <summary>log(sum(exp(x))) over all elements (0-d).</summary>
+    public Tensor LogSumExp() => ReduceRows(null, false, "LogSumExp", Reduce.LogSumExp);
 
     /// <summary>Variance of all elements (unbiased by default, like PyTorch).</summary>
     public Tensor Var(bool unbiased = true) => ReduceRows(null, false, "Var", s => Reduce.Var(s, unbiased ? 1 : 0), allowEmpty: true);
