@@ -87,6 +87,16 @@ public sealed class ReductionTests
     }
 
     [Fact]
+    public void LogSumExp_over_everything_equals_the_reference_and_the_all_dims_form()
+    {
+        var x = Reference.Random(new Random(5), [7, 65], Layout.Contiguous, scale: 3);
+        var all = x.LogSumExp();
+        Assert.Equal(0, all.Dim);
+        Reference.AllClose(Reference.Reduce(Arr.Of(x), null, false, Reference.LogSumExp), all, 1e-5, 1e-5, "LogSumExp()");
+        Assert.Equal(x.LogSumExp([0, 1]).Item(), all.Item(), 4);
+    }
+
+    [Fact]
     public void Reductions_reject_bad_dims_naming_the_op()
     {
         var x = Tensor.Zeros(2, 3);
