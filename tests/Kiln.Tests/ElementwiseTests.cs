@@ -436,3 +436,16 @@ public sealed class ThreadedElementwiseTests
         }
     }
 }
+
+/// <summary>Masks stay masks: in-place arithmetic cannot store values other than 0 and 1 in a Bool tensor.</summary>
+public sealed class MaskInPlaceTests
+{
+    [Fact]
+    public void In_place_arithmetic_into_a_bool_mask_throws_naming_the_op()
+    {
+        var mask = Tensor.Of(1, -2, 3) > 0f;
+        var e = Assert.Throws<InvalidOperationException>(() => mask.AddInPlace(mask));
+        Assert.Contains("AddInPlace", e.Message);
+        Assert.Equal(new[] { 1f, 0f, 1f }, mask.ToArray());
+    }
+}

@@ -16,6 +16,8 @@ public sealed partial class Tensor
         {
             if (!Shapes.Equal(shape, into._shape))
                 throw new ArgumentException($"{op}: in-place result of shape {Shapes.Str(shape)} (from {Shapes.Str(a._shape)} and {Shapes.Str(b._shape)}) does not fit the target of shape {Shapes.Str(into._shape)}");
+            if (into.DType == DType.Bool)
+                throw new InvalidOperationException($"{op}: arithmetic in place into a bool mask is not allowed (it would store values other than 0 and 1); convert with .Int() or .Float() first");
             if (into.DType.IsIntegral() && !intResult)
                 throw new InvalidOperationException($"{op}: cannot write a float result in place into a {into.DType.Name()} tensor");
             for (int k = 0; k < into.Dim; k++)
