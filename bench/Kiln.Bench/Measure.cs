@@ -33,7 +33,7 @@ static class Stats
 /// </summary>
 static class Measure
 {
-    public static double TargetSeconds = 0.4;
+    public static double TargetSeconds = 0.8;
     public static int MinReps = 7;
     public static int MaxReps = 20000;
     const double ChunkSeconds = 0.02;
