@@ -24,8 +24,8 @@ public sealed partial class Tensor
                 if (into._strides[k] == 0 && into._shape[k] > 1)
                     throw new InvalidOperationException($"{op}: cannot write in place into an expanded tensor of shape {Shapes.Str(into._shape)} with strides {Shapes.Str(into._strides)} (several elements share one memory location); Clone() it first");
             // An operand viewing the target's storage through another layout would read elements already overwritten.
-            if (a != into && a.Storage == into.Storage) a = a.Clone();
-            if (b != into && b.Storage == into.Storage) b = b.Clone();
+            if (a != into && a.Storage == into.Storage) a = a.CopyContiguous();
+            if (b != into && b.Storage == into.Storage) b = b.CopyContiguous();
             d = into;
             into.BumpVersion();
         }
@@ -81,59 +81,138 @@ public sealed partial class Tensor
 
     // ---- arithmetic ----
 
+    // Each op: forward through a kernel driver, then its backward formula beside it (inputs' gradients from g, the output's).
+
     /// <summary>Elementwise sum with broadcasting.</summary>
-    public Tensor Add(Tensor other) => Binary<Ops.Add>(this, other, "Add");
+    public Tensor Add(Tensor other) => Record(Binary<Ops.Add>(this, other, "Add"), "Add", [this, other],
+        g => [SumTo(g, _shape), SumTo(g, other._shape)]);
+
     /// <summary>this + alpha * other (PyTorch's add with alpha).</summary>
     public Tensor Add(Tensor other, float alpha) => alpha == 1f ? Add(other) : Add(other * alpha);
+
     /// <summary>Elementwise difference with broadcasting.</summary>
-    public Tensor Sub(Tensor other) => Binary<Ops.Sub>(this, other, "Sub");
+    public Tensor Sub(Tensor other) => Record(Binary<Ops.Sub>(this, other, "Sub"), "Sub", [this, other],
+        g => [SumTo(g, _shape), SumTo(-g, other._shape)]);
+
     /// <summary>Elementwise product with broadcasting.</summary>
-    public Tensor Mul(Tensor other) => Binary<Ops.Mul>(this, other, "Mul");
+    public Tensor Mul(Tensor other) => Record(Binary<Ops.Mul>(this, other, "Mul"), "Mul", [this, other],
+        g => [_requiresGrad ? SumTo(g * other, _shape) : null, other._requiresGrad ? SumTo(g * this, other._shape) : null], this, other);
+
     /// <summary>Elementwise true division with broadcasting (ints give floats).</summary>
-    public Tensor Div(Tensor other) => Binary<Ops.Div>(this, other, "Div");
-    /// <summary>Elementwise power with broadcasting.</summary>
-    public Tensor Pow(Tensor exponent) => Binary<Ops.Pow>(this, exponent, "Pow");
+    public Tensor Div(Tensor other)
+    {
+        var r = Binary<Ops.Div>(this, other, "Div");
+        return Record(r, "Div", [this, other],
+            g => [_requiresGrad ? SumTo(g / other, _shape) : null, other._requiresGrad ? SumTo(-g * r / other, other._shape) : null], other, r);
+    }
+
+    /// <summary>Elementwise power with broadcasting. d/dx = y·x^(y-1); d/dy = x^y·ln x (0 where x = 0 and y &gt;= 0, as PyTorch).</summary>
+    public Tensor Pow(Tensor exponent)
+    {
+        var r = Binary<Ops.Pow>(this, exponent, "Pow");
+        return Record(r, "Pow", [this, exponent], g => [
+            _requiresGrad ? SumTo(g * exponent * Binary<Ops.Pow>(this, exponent - 1f, "Pow"), _shape) : null,
+            exponent._requiresGrad ? SumTo(Where(Eq(0f) & (exponent >= 0f), 0f, g * r * Log()), exponent._shape) : null], this, exponent, r);
+    }
+
     /// <summary>Elementwise power by a scalar exponent.</summary>
-    public Tensor Pow(float exponent) => Binary<Ops.Pow>(this, Scalar(exponent), "Pow");
-    /// <summary>Elementwise maximum with broadcasting (NaN propagates).</summary>
-    public Tensor Maximum(Tensor other) => Binary<Ops.Maximum>(this, other, "Maximum");
-    /// <summary>Elementwise minimum with broadcasting (NaN propagates).</summary>
-    public Tensor Minimum(Tensor other) => Binary<Ops.Minimum>(this, other, "Minimum");
+    public Tensor Pow(float exponent) => Record(Binary<Ops.Pow>(this, Scalar(exponent), "Pow"), "Pow", this,
+        g => exponent == 0f ? ZerosLike(g) : g * exponent * Binary<Ops.Pow>(this, Scalar(exponent - 1f), "Pow"), this);
+
+    /// <summary>Elementwise maximum with broadcasting (NaN propagates). Ties split the gradient evenly, as PyTorch.</summary>
+    public Tensor Maximum(Tensor other) => Record(Binary<Ops.Maximum>(this, other, "Maximum"), "Maximum", [this, other],
+        g => SplitBetween(g, Gt(other), Eq(other), other), this, other);
+
+    /// <summary>Elementwise minimum with broadcasting (NaN propagates). Ties split the gradient evenly, as PyTorch.</summary>
+    public Tensor Minimum(Tensor other) => Record(Binary<Ops.Minimum>(this, other, "Minimum"), "Minimum", [this, other],
+        g => SplitBetween(g, Lt(other), Eq(other), other), this, other);
+
+    /// <summary>Gradients of a two-way choice: all of g to this where wins, half to each where tied, the rest to other.</summary>
+    Tensor?[] SplitBetween(Tensor g, Tensor wins, Tensor ties, Tensor other)
+    {
+        var share = wins.Float() + ties.Float() * 0.5f;
+        return [SumTo(g * share, _shape), SumTo(g * (1f - share), other._shape)];
+    }
 
     /// <summary>Elementwise negation.</summary>
-    public Tensor Neg() => DType == DType.Int32 ? Binary<Ops.Sub>(ScalarLike(0), this, "Neg") : Unary<Ops.Neg>("Neg");
+    public Tensor Neg() => DType == DType.Int32
+        ? Binary<Ops.Sub>(ScalarLike(0), this, "Neg")
+        : Record(Unary<Ops.Neg>("Neg"), "Neg", this, g => -g);
+
     /// <summary>e^x.</summary>
-    public Tensor Exp() => Unary<Ops.Exp>("Exp");
+    public Tensor Exp()
+    {
+        var r = Unary<Ops.Exp>("Exp");
+        return Record(r, "Exp", this, g => g * r, r);
+    }
+
     /// <summary>Natural logarithm.</summary>
-    public Tensor Log() => Unary<Ops.Log>("Log");
+    public Tensor Log() => Record(Unary<Ops.Log>("Log"), "Log", this, g => g / this, this);
+
     /// <summary>Square root.</summary>
-    public Tensor Sqrt() => Unary<Ops.Sqrt>("Sqrt");
-    /// <summary>Absolute value.</summary>
-    public Tensor Abs() => DType == DType.Int32 ? Maximum(Neg()) : Unary<Ops.Abs>("Abs");
-    /// <summary>-1, 0 or 1 by sign (0 stays 0, NaN stays NaN).</summary>
-    public Tensor Sign() => Unary<Ops.Sign>("Sign");
+    public Tensor Sqrt()
+    {
+        var r = Unary<Ops.Sqrt>("Sqrt");
+        return Record(r, "Sqrt", this, g => g / (r * 2f), r);
+    }
+
+    /// <summary>Absolute value (gradient sign(x), 0 at 0).</summary>
+    public Tensor Abs() => DType == DType.Int32
+        ? Maximum(Neg())
+        : Record(Unary<Ops.Abs>("Abs"), "Abs", this, g => g * Sign(), this);
+
+    /// <summary>-1, 0 or 1 by sign (0 stays 0, NaN stays NaN); its gradient is zero.</summary>
+    public Tensor Sign() => Record(Unary<Ops.Sign>("Sign"), "Sign", this, ZerosLike);
+
     /// <summary>Logistic sigmoid 1/(1+e^-x).</summary>
-    public Tensor Sigmoid() => Unary<Ops.Sigmoid>("Sigmoid");
+    public Tensor Sigmoid()
+    {
+        var r = Unary<Ops.Sigmoid>("Sigmoid");
+        return Record(r, "Sigmoid", this, g => g * r * (1f - r), r);
+    }
+
     /// <summary>Hyperbolic tangent.</summary>
-    public Tensor Tanh() => Unary<Ops.Tanh>("Tanh");
-    /// <summary>max(x, 0).</summary>
-    public Tensor Relu() => Unary<Ops.Relu>("Relu");
+    public Tensor Tanh()
+    {
+        var r = Unary<Ops.Tanh>("Tanh");
+        return Record(r, "Tanh", this, g => g * (1f - r.Square()), r);
+    }
+
+    /// <summary>max(x, 0) (gradient 0 at 0, as PyTorch).</summary>
+    public Tensor Relu()
+    {
+        var r = Unary<Ops.Relu>("Relu");
+        return Record(r, "Relu", this, g => g * (r > 0f).Float(), r);
+    }
+
     /// <summary>x * x.</summary>
-    public Tensor Square() => Unary<Ops.Square>("Square");
+    public Tensor Square() => Record(Unary<Ops.Square>("Square"), "Square", this, g => g * this * 2f, this);
+
     /// <summary>1 / x.</summary>
-    public Tensor Reciprocal() => Unary<Ops.Reciprocal>("Reciprocal");
+    public Tensor Reciprocal()
+    {
+        var r = Unary<Ops.Reciprocal>("Reciprocal");
+        return Record(r, "Reciprocal", this, g => -g * r.Square(), r);
+    }
+
     /// <summary>x where x &gt;= 0, slope * x elsewhere.</summary>
     public Tensor LeakyRelu(float negativeSlope = 0.01f) => Where(this >= 0f, this, this * negativeSlope);
 
-    /// <summary>Clamps into [min, max]; either bound may be null.</summary>
+    /// <summary>Clamps into [min, max]; either bound may be null. The gradient passes where min &lt;= x &lt;= max.</summary>
     public Tensor Clamp(float? min = null, float? max = null)
     {
         if (min is null && max is null) throw new ArgumentException("Clamp: at least one of min and max must be given");
         if (min > max) throw new ArgumentException($"Clamp: min {min} is greater than max {max}");
         var r = this;
-        if (min is float lo) r = r.Maximum(ScalarLike(lo));
-        if (max is float hi) r = r.Minimum(ScalarLike(hi));
-        return r;
+        if (min is float lo) r = Binary<Ops.Maximum>(r, ScalarLike(lo), "Clamp");
+        if (max is float hi) r = Binary<Ops.Minimum>(r, ScalarLike(hi), "Clamp");
+        if (r == this) r = Clone();
+        return Record(r, "Clamp", this, g =>
+        {
+            var pass = min is float a ? this >= a : null;
+            if (max is float b) pass = pass == null ? this <= b : pass & (this <= b);
+            return g * pass!.Float();
+        }, this);
     }
 
     /// <summary>max(x, min).</summary>
@@ -161,7 +240,9 @@ public sealed partial class Tensor
         int[] offs = [cond._offset, xx._offset, yy._offset, 0];
         if (ints) Strided.ForEachRow(shape, st, offs, new ElementwiseKernels.Where<int> { C = cond.Storage.Ints!, X = xx.Storage.Ints!, Y = yy.Storage.Ints!, D = d.Storage.Ints! });
         else Strided.ForEachRow(shape, st, offs, new ElementwiseKernels.Where<float> { C = cond.Storage.Ints!, X = xx.Storage.Floats!, Y = yy.Storage.Floats!, D = d.Storage.Floats! });
-        return d;
+        return Record(d, "Where", [x, y], g => [
+            x._requiresGrad ? SumTo(Where(cond, g, 0f), x._shape) : null,
+            y._requiresGrad ? SumTo(Where(cond, 0f, g), y._shape) : null], cond);
     }
 
     /// <summary>x where cond is true, the scalar y elsewhere.</summary>
@@ -248,27 +329,68 @@ public sealed partial class Tensor
 
     // ---- in place (PyTorch's trailing-underscore ops) ----
 
+    // In-place ops check autograd first (see CheckInPlace), write, then record the write when a gradient must flow through it.
+
     /// <summary>this += other (broadcast into this tensor's shape), in place.</summary>
-    public Tensor AddInPlace(Tensor other) => Binary<Ops.Add>(this, other, "AddInPlace", this);
+    public Tensor AddInPlace(Tensor other)
+    {
+        CheckInPlace("AddInPlace", other);
+        Binary<Ops.Add>(this, other, "AddInPlace", this);
+        RecordInPlace("AddInPlace", other, g => [g, SumTo(g, other._shape)]);
+        return this;
+    }
+
     /// <summary>this += alpha * other, in place.</summary>
-    public Tensor AddInPlace(Tensor other, float alpha) => alpha == 1f ? AddInPlace(other) : Binary<Ops.Add>(this, other * alpha, "AddInPlace", this);
+    public Tensor AddInPlace(Tensor other, float alpha) => alpha == 1f ? AddInPlace(other) : AddInPlace(other * alpha);
+
     /// <summary>this -= other, in place.</summary>
-    public Tensor SubInPlace(Tensor other) => Binary<Ops.Sub>(this, other, "SubInPlace", this);
-    /// <summary>this *= other, in place.</summary>
-    public Tensor MulInPlace(Tensor other) => Binary<Ops.Mul>(this, other, "MulInPlace", this);
+    public Tensor SubInPlace(Tensor other)
+    {
+        CheckInPlace("SubInPlace", other);
+        Binary<Ops.Sub>(this, other, "SubInPlace", this);
+        RecordInPlace("SubInPlace", other, g => [g, SumTo(-g, other._shape)]);
+        return this;
+    }
+
+    /// <summary>this *= other, in place (other must not require grad: the old values are overwritten).</summary>
+    public Tensor MulInPlace(Tensor other)
+    {
+        CheckScaleInPlace("MulInPlace", other);
+        Binary<Ops.Mul>(this, other, "MulInPlace", this);
+        RecordInPlace("MulInPlace", null, g => [g * other], other);
+        return this;
+    }
+
     /// <summary>this *= scalar, in place.</summary>
-    public Tensor MulInPlace(float value) => Binary<Ops.Mul>(this, ScalarLike(value), "MulInPlace", this);
-    /// <summary>this /= other, in place.</summary>
-    public Tensor DivInPlace(Tensor other) => Binary<Ops.Div>(this, other, "DivInPlace", this);
+    public Tensor MulInPlace(float value) => MulInPlace(ScalarLike(value));
+
+    /// <summary>this /= other, in place (other must not require grad: the old values are overwritten).</summary>
+    public Tensor DivInPlace(Tensor other)
+    {
+        CheckScaleInPlace("DivInPlace", other);
+        Binary<Ops.Div>(this, other, "DivInPlace", this);
+        RecordInPlace("DivInPlace", null, g => [g / other], other);
+        return this;
+    }
+
+    void CheckScaleInPlace(string op, Tensor other)
+    {
+        CheckInPlace(op, other);
+        if (other._requiresGrad && Autograd.IsGradEnabled)
+            throw new NotSupportedException($"{op}: the gradient for a factor that requires grad needs this tensor's old values, which an in-place write destroys; use the out-of-place form");
+    }
+
     /// <summary>Clamps in place.</summary>
     public Tensor ClampInPlace(float? min = null, float? max = null) => CopyFrom(Clamp(min, max));
 
     /// <summary>Fills every element with value, in place.</summary>
     public Tensor FillInPlace(float value)
     {
+        CheckInPlace("FillInPlace", null);
         BumpVersion();
         var src = DType == DType.Float32 ? Scalar(value) : Full([], value, DType);
         CopyStrided(src.BroadcastTo(_shape), this);
+        RecordInPlace("FillInPlace", null, g => [null]);
         return this;
     }
 
@@ -278,12 +400,15 @@ public sealed partial class Tensor
     /// <summary>Copies src (broadcast to this shape, converted to this dtype) into this tensor, in place.</summary>
     public Tensor CopyFrom(Tensor src)
     {
+        CheckInPlace("CopyFrom", src);
         if (DType == DType.Bool && src.DType != DType.Bool) src = src.Ne(0f);
         var b = src.BroadcastTo(_shape);
         // A source that overlaps this tensor's storage is copied out first so the write cannot read its own output.
-        if (src.Storage == Storage) b = b.Clone();
+        if (src.Storage == Storage) b = b.CopyContiguous();
         BumpVersion();
         CopyStrided(b, this);
+        var srcShape = src._shape;
+        RecordInPlace("CopyFrom", src, g => [null, SumTo(g, srcShape)]);
         return this;
     }
 }

@@ -187,7 +187,7 @@ public sealed partial class Tensor
         var distinct = (int[])shape.Clone();
         for (int d = 0; d < t.Dim - 2; d++)
             if (t._strides[d] == 0) distinct[d] = 1;
-        var copy = t.AsStrided(distinct, t.Strides, t._offset).Clone();
+        var copy = t.AsStrided(distinct, t.Strides, t._offset).CopyContiguous();
         t = copy.AsStrided(shape, Shapes.BroadcastStrides(distinct, copy._strides, shape, "MatMul"), 0);
         return new GemmOperand(false, Math.Max(cols, 1));
     }

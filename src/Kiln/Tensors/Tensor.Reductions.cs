@@ -77,7 +77,28 @@ public sealed partial class Tensor
 
     Tensor SumCore(int[]? dims, bool keepDim) => DType.IsIntegral()
         ? ReduceRowsInt(dims, keepDim, "Sum", null, Reduce.SumInt)
-        : LeadingDimsSum(dims, keepDim, "Sum", out _) ?? ReduceRows(dims, keepDim, "Sum", Reduce.Sum, allowEmpty: true);
+        : Record(LeadingDimsSum(dims, keepDim, "Sum", out _) ?? ReduceRows(dims, keepDim, "Sum", Reduce.Sum, allowEmpty: true),
+            "Sum", this, g => ExpandReduced(g, dims, keepDim));
+
+    /// <summary>Backward of a reduction: the reduced gradient broadcast back over the reduced dims (a stride-0 view).</summary>
+    Tensor ExpandReduced(Tensor g, int[]? dims, bool keepDim)
+    {
+        if (!keepDim && Dim > 0)
+        {
+            var reduced = dims == null ? Enumerable.Range(0, Dim).ToArray() : dims.Select(d => Shapes.NormDim(d, Dim, "Backward")).Order().ToArray();
+            foreach (int d in reduced) g = g.Unsqueeze(d);
+        }
+        return g.Expand(_shape);
+    }
+
+    /// <summary>Number of elements folded into each result of a reduction over dims.</summary>
+    int ReducedCount(int[]? dims)
+    {
+        if (dims == null) return Numel;
+        int n = 1;
+        foreach (int d in dims) n *= _shape[Shapes.NormDim(d, Dim, "Backward")];
+        return n;
+    }
 
     /// <summary>
     /// Sum over the leading dims of a contiguous float tensor (bias gradients, batch statistics): adds whole rows in order
@@ -123,20 +144,41 @@ public sealed partial class Tensor
     /// <summary>Mean over several dims.</summary>
     public Tensor Mean(int[] dims, bool keepDim = false) => MeanCore(dims, keepDim);
 
-    Tensor MeanCore(int[]? dims, bool keepDim) => LeadingDimsSum(dims, keepDim, "Mean", out int count) is Tensor sum
-        ? sum.DivInPlace(Scalar(count))
-        : ReduceRows(dims, keepDim, "Mean", s => s.Length == 0 ? float.NaN : Reduce.Sum(s) / s.Length, allowEmpty: true);
+    Tensor MeanCore(int[]? dims, bool keepDim)
+    {
+        var r = LeadingDimsSum(dims, keepDim, "Mean", out int count) is Tensor sum
+            ? sum.DivInPlace(Scalar(count))
+            : ReduceRows(dims, keepDim, "Mean", s => s.Length == 0 ? float.NaN : Reduce.Sum(s) / s.Length, allowEmpty: true);
+        return Record(r, "Mean", this, g => ExpandReduced(g, dims, keepDim) / ReducedCount(dims));
+    }
 
     /// <summary>log(sum(exp(x))) over all elements (0-d).</summary>
-    public Tensor LogSumExp() => ReduceRows(null, false, "LogSumExp", Reduce.LogSumExp);
+    public Tensor LogSumExp() => LogSumExpCore(null, false);
+
+    Tensor LogSumExpCore(int[]? dims, bool keepDim)
+    {
+        var r = ReduceRows(dims, keepDim, "LogSumExp", Reduce.LogSumExp);
+        return Record(r, "LogSumExp", this, g => ExpandReduced(g, dims, keepDim) * (this - ExpandReduced(r, dims, keepDim)).Exp(), this, r);
+    }
 
     /// <summary>Variance of all elements (unbiased by default, like PyTorch).</summary>
-    public Tensor Var(bool unbiased = true) => ReduceRows(null, false, "Var", s => Reduce.Var(s, unbiased ? 1 : 0), allowEmpty: true);
+    public Tensor Var(bool unbiased = true) => VarCore(null, unbiased, false);
     /// <summary>Variance over dim.</summary>
     public Tensor Var(int dim, bool unbiased = true, bool keepDim = false) => Var([dim], unbiased, keepDim);
     /// <summary>Variance over several dims.</summary>
-    public Tensor Var(int[] dims, bool unbiased = true, bool keepDim = false) =>
-        ReduceRows(dims, keepDim, "Var", s => Reduce.Var(s, unbiased ? 1 : 0), allowEmpty: true);
+    public Tensor Var(int[] dims, bool unbiased = true, bool keepDim = false) => VarCore(dims, unbiased, keepDim);
+
+    /// <summary>Variance; its gradient is 2(x - mean)/(n - correction) times the incoming gradient.</summary>
+    Tensor VarCore(int[]? dims, bool unbiased, bool keepDim)
+    {
+        int correction = unbiased ? 1 : 0;
+        var r = ReduceRows(dims, keepDim, "Var", s => Reduce.Var(s, correction), allowEmpty: true);
+        return Record(r, "Var", this, g =>
+        {
+            var mean = dims == null ? Mean() : Mean(dims, keepDim: true);
+            return ExpandReduced(g, dims, keepDim) * (this - mean) * (2f / (ReducedCount(dims) - correction));
+        }, this);
+    }
 
     /// <summary>Standard deviation of all elements (unbiased by default).</summary>
     public Tensor Std(bool unbiased = true) => Var(unbiased).Sqrt();
@@ -146,14 +188,23 @@ public sealed partial class Tensor
     public Tensor Std(int[] dims, bool unbiased = true, bool keepDim = false) => Var(dims, unbiased, keepDim).Sqrt();
 
     /// <summary>Largest element (0-d). NaN propagates.</summary>
+    /// <remarks>The gradient is shared evenly among all elements equal to the maximum (like torch.amax).</remarks>
     public Tensor Max() => DType.IsIntegral()
         ? Take(ArgMax().Item<int>())
-        : ReduceRows(null, false, "Max", Reduce.Max);
+        : ExtremeGrad(ReduceRows(null, false, "Max", Reduce.Max), "Max");
+
+    /// <summary>Records an all-element max/min: ties share the gradient evenly.</summary>
+    Tensor ExtremeGrad(Tensor r, string op) => Record(r, op, this, g =>
+    {
+        var hit = Eq(r).Float();
+        return hit * (g / hit.Sum());
+    }, this, r);
 
     /// <summary>Smallest element (0-d). NaN propagates.</summary>
+    /// <remarks>The gradient is shared evenly among all elements equal to the minimum (like torch.amin).</remarks>
     public Tensor Min() => DType.IsIntegral()
         ? Take(ArgMin().Item<int>())
-        : ReduceRows(null, false, "Min", Reduce.Min);
+        : ExtremeGrad(ReduceRows(null, false, "Min", Reduce.Min), "Min");
 
     /// <summary>Maximum over dim with the index of its first occurrence (ties pick the lowest index), like torch.max(x, dim).</summary>
     public (Tensor Values, Tensor Indices) Max(int dim, bool keepDim = false)
@@ -181,9 +232,9 @@ public sealed partial class Tensor
     public Tensor ArgMin(int dim, bool keepDim = false) => ReduceRowsInt([dim], keepDim, "ArgMin", Reduce.ArgMin, Reduce.ArgMinInt);
 
     /// <summary>log(sum(exp(x))) over dim, computed stably.</summary>
-    public Tensor LogSumExp(int dim, bool keepDim = false) => ReduceRows([dim], keepDim, "LogSumExp", Reduce.LogSumExp);
+    public Tensor LogSumExp(int dim, bool keepDim = false) => LogSumExpCore([dim], keepDim);
     /// <summary>log(sum(exp(x))) over several dims, computed stably.</summary>
-    public Tensor LogSumExp(int[] dims, bool keepDim = false) => ReduceRows(dims, keepDim, "LogSumExp", Reduce.LogSumExp);
+    public Tensor LogSumExp(int[] dims, bool keepDim = false) => LogSumExpCore(dims, keepDim);
 
     /// <summary>Softmax along dim (shifted by the maximum for stability).</summary>
     public Tensor Softmax(int dim) => SoftmaxCore(dim, false, "Softmax");
@@ -206,41 +257,88 @@ public sealed partial class Tensor
         {
             for (int i = r0; i < r1; i++) Reduce.Softmax(src.AsSpan(off + i * len, len), dst.AsSpan(i * len, len), log);
         });
-        return d == Dim - 1 ? r : r.Transpose(d, Dim - 1).Contiguous();
+        var result = d == Dim - 1 ? r : r.Transpose(d, Dim - 1).CopyContiguous();
+        return Record(result, op, this, g => log
+            ? g - result.Exp() * g.Sum(d, keepDim: true)
+            : result * (g - (g * result).Sum(d, keepDim: true)), result);
     }
 
     /// <summary>The element at flat row-major position i as a 0-d tensor (a view).</summary>
     Tensor Take(int i) => AsStrided([], [], StorageIndex(i));
 
-    /// <summary>Picks values along dim at the given indices (same rank as this tensor), like torch.gather.</summary>
+    /// <summary>Picks values along dim at the given indices (same rank as this tensor), like torch.gather. Its gradient scatter-adds back.</summary>
     public Tensor Gather(int dim, Tensor index)
     {
         int d = Shapes.NormDim(dim, Dim, "Gather");
-        if (index.DType != DType.Int32)
-            throw new ArgumentException($"Gather: index must be an int32 tensor, got {index.DType.Name()}");
-        if (index.Dim != Dim)
-            throw new ArgumentException($"Gather: index of shape {Shapes.Str(index._shape)} must have the same number of dimensions as the input {Shapes.Str(_shape)}");
-        for (int k = 0; k < Dim; k++)
-            if (k != d && index._shape[k] > _shape[k])
-                throw new ArgumentException($"Gather: index shape {Shapes.Str(index._shape)} exceeds input shape {Shapes.Str(_shape)} at dimension {k}");
+        var offs = IndexOffsets(_shape, _strides, _offset, d, index, "Gather");
         var r = Empty(index._shape, DType);
-        int n = r.Numel;
+        if (DType == DType.Float32)
+        {
+            var src = Storage.Floats!;
+            var dst = r.Storage.Floats!;
+            for (int k = 0; k < offs.Length; k++) dst[k] = src[offs[k]];
+        }
+        else
+        {
+            var src = Storage.Ints!;
+            var dst = r.Storage.Ints!;
+            for (int k = 0; k < offs.Length; k++) dst[k] = src[offs[k]];
+        }
+        return Record(r, "Gather", this, g => Zeros(_shape).ScatterAddRaw(d, index, g), index);
+    }
+
+    /// <summary>out = this with src added at index along dim (torch.scatter_add); duplicates accumulate.</summary>
+    public Tensor ScatterAdd(int dim, Tensor index, Tensor src)
+    {
+        int d = Shapes.NormDim(dim, Dim, "ScatterAdd");
+        if (DType != DType.Float32 || src.DType != DType.Float32)
+            throw new ArgumentException($"ScatterAdd: needs float32 tensors, got {DType.Name()} and {src.DType.Name()}");
+        if (!Shapes.Equal(src._shape, index._shape))
+            throw new ArgumentException($"ScatterAdd: src of shape {Shapes.Str(src._shape)} must match index of shape {Shapes.Str(index._shape)}");
+        var r = CopyContiguous().ScatterAddRaw(d, index, src);
+        return Record(r, "ScatterAdd", [this, src], g => [g, src._requiresGrad ? g.Gather(d, index) : null], index);
+    }
+
+    /// <summary>Adds src into this contiguous tensor at index along dim, in place and unrecorded; returns this.</summary>
+    Tensor ScatterAddRaw(int d, Tensor index, Tensor src)
+    {
+        var offs = IndexOffsets(_shape, _strides, _offset, d, index, "ScatterAdd");
+        var vals = src.Contiguous();
+        var v = vals.Storage.Floats!;
+        var dst = Storage.Floats!;
+        for (int k = 0; k < offs.Length; k++) dst[offs[k]] += v[vals._offset + k];
+        BumpVersion();
+        return this;
+    }
+
+    /// <summary>Storage offsets, in the given layout, of the elements that index picks along dim (row-major over index).</summary>
+    static int[] IndexOffsets(int[] shape, int[] strides, int offset, int d, Tensor index, string op)
+    {
+        int rank = shape.Length;
+        if (index.DType != DType.Int32)
+            throw new ArgumentException($"{op}: index must be an int32 tensor, got {index.DType.Name()}");
+        if (index.Dim != rank)
+            throw new ArgumentException($"{op}: index of shape {Shapes.Str(index._shape)} must have the same number of dimensions as the input {Shapes.Str(shape)}");
+        for (int k = 0; k < rank; k++)
+            if (k != d && index._shape[k] > shape[k])
+                throw new ArgumentException($"{op}: index shape {Shapes.Str(index._shape)} exceeds input shape {Shapes.Str(shape)} at dimension {k}");
+        int n = index.Numel;
+        var offs = new int[n];
         var ic = index.Contiguous();
         var iv = ic.Storage.Ints!;
-        var pos = new int[Dim];
+        var pos = new int[rank];
         for (int flat = 0; flat < n; flat++)
         {
             int rem = flat;
-            for (int k = Dim - 1; k >= 0; k--) { pos[k] = rem % index._shape[k]; rem /= index._shape[k]; }
+            for (int k = rank - 1; k >= 0; k--) { pos[k] = rem % index._shape[k]; rem /= index._shape[k]; }
             int j = iv[ic._offset + flat];
-            if (j < 0) j += _shape[d];
-            if (j < 0 || j >= _shape[d])
-                throw new IndexOutOfRangeException($"Gather: index {iv[ic._offset + flat]} is out of range for dimension {d} of size {_shape[d]}");
-            int off = _offset;
-            for (int k = 0; k < Dim; k++) off += (k == d ? j : pos[k]) * _strides[k];
-            if (DType == DType.Float32) r.Storage.Floats![flat] = Storage.Floats![off];
-            else r.Storage.Ints![flat] = Storage.Ints![off];
+            if (j < 0) j += shape[d];
+            if (j < 0 || j >= shape[d])
+                throw new IndexOutOfRangeException($"{op}: index {iv[ic._offset + flat]} is out of range for dimension {d} of size {shape[d]}");
+            int off = offset;
+            for (int k = 0; k < rank; k++) off += (k == d ? j : pos[k]) * strides[k];
+            offs[flat] = off;
         }
-        return r;
+        return offs;
     }
 }

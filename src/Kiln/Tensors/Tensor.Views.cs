@@ -6,7 +6,15 @@ public sealed partial class Tensor
     internal Tensor AsStrided(int[] shape, int[] strides, int offset) =>
         // An empty view reads nothing, but its offset can walk past the end of the storage (Zeros(0,7)[:,1::2] has offset 1):
         // clamp it so code slicing storage at the offset stays in range.
-        new(Storage, shape, strides, Array.IndexOf(shape, 0) >= 0 ? Math.Min(offset, Storage.Length) : offset, DType);
+        new(Storage, shape, strides, Array.IndexOf(shape, 0) >= 0 ? Math.Min(offset, Storage.Length) : offset, DType) { _base = _base ?? this };
+
+    /// <summary>Backward of a window view: the gradient lands in the viewed positions of a zero tensor shaped like this one.</summary>
+    Tensor IntoZeros(Tensor g, Func<Tensor, Tensor> sameView)
+    {
+        var z = Zeros(_shape);
+        sameView(z).CopyFrom(g);
+        return z;
+    }
 
     int[] InferShape(int[] shape, string op)
     {
@@ -70,7 +78,7 @@ public sealed partial class Tensor
         var s = InferShape(shape, "View");
         var st = ViewStrides(s) ?? throw new InvalidOperationException(
             $"View: a tensor of shape {Shapes.Str(_shape)} with strides {Shapes.Str(_strides)} cannot be viewed as {Shapes.Str(s)} without a copy; use Reshape");
-        return AsStrided(s, st, _offset);
+        return Record(AsStrided(s, st, _offset), "View", this, g => g.Reshape(_shape));
     }
 
     /// <summary>A tensor with a new shape (one dim may be -1): a view when the layout allows, otherwise a copy.</summary>
@@ -78,7 +86,8 @@ public sealed partial class Tensor
     {
         var s = InferShape(shape, "Reshape");
         var st = ViewStrides(s);
-        return st != null ? AsStrided(s, st, _offset) : Clone().AsStrided(s, Shapes.ContiguousStrides(s), 0);
+        var r = st != null ? AsStrided(s, st, _offset) : CopyContiguous().AsStrided(s, Shapes.ContiguousStrides(s), 0);
+        return Record(r, "Reshape", this, g => g.Reshape(_shape));
     }
 
     /// <summary>Flattens dims startDim..endDim into one (view when possible).</summary>
@@ -115,7 +124,7 @@ public sealed partial class Tensor
         var st = (int[])_strides.Clone();
         (sh[a], sh[b]) = (sh[b], sh[a]);
         (st[a], st[b]) = (st[b], st[a]);
-        return AsStrided(sh, st, _offset);
+        return Record(AsStrided(sh, st, _offset), "Transpose", this, g => g.Transpose(a, b));
     }
 
     /// <summary>Transpose of a matrix (or all dims reversed, as PyTorch's .T; 0-d and 1-d are returned as is).</summary>
@@ -151,7 +160,9 @@ public sealed partial class Tensor
             sh[i] = _shape[d];
             st[i] = _strides[d];
         }
-        return AsStrided(sh, st, _offset);
+        var inverse = new int[Dim];
+        for (int i = 0; i < Dim; i++) inverse[Shapes.NormDim(dims[i], Dim, "Permute")] = i;
+        return Record(AsStrided(sh, st, _offset), "Permute", this, g => g.Permute(inverse));
     }
 
     /// <summary>A view broadcasting size-1 dims to larger sizes with stride 0 (-1 keeps a size; new leading dims allowed).</summary>
@@ -178,14 +189,15 @@ public sealed partial class Tensor
             else if (_shape[j] == 1) { sh[i] = want; st[i] = 0; }
             else throw new ArgumentException($"Expand: cannot expand shape {Shapes.Str(_shape)} to {Shapes.Str(sizes)} (dimension {i}: {_shape[j]} is not 1)");
         }
-        return AsStrided(sh, st, _offset);
+        return Record(AsStrided(sh, st, _offset), "Expand", this, g => SumTo(g, _shape));
     }
 
     /// <summary>Expand to other's shape.</summary>
     public Tensor ExpandAs(Tensor other) => Expand(other._shape);
 
     /// <summary>Broadcast this tensor to shape (a stride-0 view).</summary>
-    public Tensor BroadcastTo(params int[] shape) => AsStrided((int[])shape.Clone(), Shapes.BroadcastStrides(_shape, _strides, shape, "BroadcastTo"), _offset);
+    public Tensor BroadcastTo(params int[] shape) => Record(
+        AsStrided((int[])shape.Clone(), Shapes.BroadcastStrides(_shape, _strides, shape, "BroadcastTo"), _offset), "BroadcastTo", this, g => SumTo(g, _shape));
 
     /// <summary>Removes all size-1 dims (beware: a batch of size 1 collapses too; prefer Squeeze(dim)).</summary>
     public Tensor Squeeze()
@@ -194,7 +206,7 @@ public sealed partial class Tensor
         var st = new List<int>();
         for (int d = 0; d < Dim; d++)
             if (_shape[d] != 1) { sh.Add(_shape[d]); st.Add(_strides[d]); }
-        return AsStrided(sh.ToArray(), st.ToArray(), _offset);
+        return Record(AsStrided(sh.ToArray(), st.ToArray(), _offset), "Squeeze", this, g => g.Reshape(_shape));
     }
 
     /// <summary>Removes dim if its size is 1 (otherwise returns the same shape, as PyTorch does).</summary>
@@ -203,7 +215,7 @@ public sealed partial class Tensor
         if (Dim == 0) return this;
         int d = Shapes.NormDim(dim, Dim, "Squeeze");
         if (_shape[d] != 1) return this;
-        return AsStrided([.. _shape[..d], .. _shape[(d + 1)..]], [.. _strides[..d], .. _strides[(d + 1)..]], _offset);
+        return Record(AsStrided([.. _shape[..d], .. _shape[(d + 1)..]], [.. _strides[..d], .. _strides[(d + 1)..]], _offset), "Squeeze", this, g => g.Reshape(_shape));
     }
 
     /// <summary>Inserts a size-1 dim at position dim (negative counts from the end of the result).</summary>
@@ -211,7 +223,7 @@ public sealed partial class Tensor
     {
         int d = Shapes.NormDim(dim, Dim + 1, "Unsqueeze");
         int stride = d < Dim ? _shape[d] * _strides[d] : 1;
-        return AsStrided([.. _shape[..d], 1, .. _shape[d..]], [.. _strides[..d], stride, .. _strides[d..]], _offset);
+        return Record(AsStrided([.. _shape[..d], 1, .. _shape[d..]], [.. _strides[..d], stride, .. _strides[d..]], _offset), "Unsqueeze", this, g => g.Reshape(_shape));
     }
 
     /// <summary>A view of length elements of dim starting at start.</summary>
@@ -223,7 +235,7 @@ public sealed partial class Tensor
             throw new ArgumentOutOfRangeException(nameof(start), $"Narrow: start {start} and length {length} exceed dimension {d} of size {_shape[d]} (shape {Shapes.Str(_shape)})");
         var sh = (int[])_shape.Clone();
         sh[d] = length;
-        return AsStrided(sh, (int[])_strides.Clone(), _offset + start * _strides[d]);
+        return Record(AsStrided(sh, (int[])_strides.Clone(), _offset + start * _strides[d]), "Narrow", this, g => IntoZeros(g, z => z.Narrow(d, start, length)));
     }
 
     /// <summary>A view of dim from start (inclusive) to end (exclusive) stepping by step, with Python slice clamping (negative start/end count from the end).</summary>
@@ -242,7 +254,7 @@ public sealed partial class Tensor
         var st = (int[])_strides.Clone();
         sh[d] = len;
         st[d] = _strides[d] * step;
-        return AsStrided(sh, st, _offset + (len > 0 ? s * _strides[d] : 0));
+        return Record(AsStrided(sh, st, _offset + (len > 0 ? s * _strides[d] : 0)), "Slice", this, g => IntoZeros(g, z => z.Slice(d, s, e, step)));
     }
 
     /// <summary>A view of one index along dim, with that dim removed (negative index counts from the end).</summary>
@@ -252,6 +264,6 @@ public sealed partial class Tensor
         int i = index < 0 ? index + _shape[d] : index;
         if (i < 0 || i >= _shape[d])
             throw new IndexOutOfRangeException($"Select: index {index} is out of range for dimension {d} of size {_shape[d]} (shape {Shapes.Str(_shape)})");
-        return AsStrided([.. _shape[..d], .. _shape[(d + 1)..]], [.. _strides[..d], .. _strides[(d + 1)..]], _offset + i * _strides[d]);
+        return Record(AsStrided([.. _shape[..d], .. _shape[(d + 1)..]], [.. _strides[..d], .. _strides[(d + 1)..]], _offset + i * _strides[d]), "Select", this, g => IntoZeros(g, z => z.Select(d, i)));
     }
 }

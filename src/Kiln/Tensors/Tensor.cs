@@ -120,8 +120,11 @@ public sealed partial class Tensor
     /// <summary>This tensor if already contiguous, otherwise a contiguous copy.</summary>
     public Tensor Contiguous() => IsContiguous ? this : Clone();
 
-    /// <summary>A contiguous copy with its own storage.</summary>
-    public Tensor Clone()
+    /// <summary>A contiguous copy with its own storage (gradients flow through it).</summary>
+    public Tensor Clone() => Record(CopyContiguous(), "Clone", this, g => g);
+
+    /// <summary>A contiguous copy, not recorded for autograd.</summary>
+    internal Tensor CopyContiguous()
     {
         var r = Empty(_shape, DType);
         CopyStrided(this, r);
