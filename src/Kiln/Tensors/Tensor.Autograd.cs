@@ -85,6 +85,9 @@ public sealed partial class Tensor
     internal static Tensor Record(Tensor result, string op, Tensor input, Func<Tensor, Tensor> backward, params Tensor[] saved)
     {
         if (!NeedsGrad(input)) return result;
+        // A view shares its input's storage: an in-place write to the base later changes the view's values without
+        // changing its graph, so the view's node checks the storage version like a saved tensor.
+        if (result.Storage == input.Storage) saved = [.. saved, result];
         result._requiresGrad = true;
         result.GradFn = new Node(op, [input], g => [backward(g)], saved);
         return result;
