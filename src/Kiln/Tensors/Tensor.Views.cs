@@ -86,7 +86,8 @@ public sealed partial class Tensor
     {
         var s = InferShape(shape, "Reshape");
         var st = ViewStrides(s);
-        var r = st != null ? AsStrided(s, st, _offset) : CopyContiguous().AsStrided(s, Shapes.ContiguousStrides(s), 0);
+        // The copy is a fresh tensor, not a view of anything (in-place writes on it are ordinary writes).
+        var r = st != null ? AsStrided(s, st, _offset) : new Tensor(CopyContiguous().Storage, s, Shapes.ContiguousStrides(s), 0, DType);
         return Record(r, "Reshape", this, g => g.Reshape(_shape));
     }
 
