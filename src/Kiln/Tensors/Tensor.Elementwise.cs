@@ -381,7 +381,8 @@ public sealed partial class Tensor
     }
 
     /// <summary>Clamps in place.</summary>
-    public Tensor ClampInPlace(float? min = null, float? max = null) => CopyFrom(Clamp(min, max));
+    // Clamp saves its input for the gradient, and the write would overwrite it: clamp a copy when the graph needs one.
+    public Tensor ClampInPlace(float? min = null, float? max = null) => CopyFrom(NeedsGrad(this) ? Clone().Clamp(min, max) : Clamp(min, max));
 
     /// <summary>Fills every element with value, in place.</summary>
     public Tensor FillInPlace(float value)
