@@ -195,8 +195,8 @@ public sealed partial class Tensor
         return Record(r, "Reciprocal", this, g => -g * r.Square(), r);
     }
 
-    /// <summary>x where x &gt;= 0, slope * x elsewhere.</summary>
-    public Tensor LeakyRelu(float negativeSlope = 0.01f) => Where(this >= 0f, this, this * negativeSlope);
+    /// <summary>x where x &gt; 0, slope * x elsewhere (so the gradient at 0 is the slope, as PyTorch).</summary>
+    public Tensor LeakyRelu(float negativeSlope = 0.01f) => Where(this > 0f, this, this * negativeSlope);
 
     /// <summary>Clamps into [min, max]; either bound may be null. The gradient passes where min &lt;= x &lt;= max.</summary>
     public Tensor Clamp(float? min = null, float? max = null)
