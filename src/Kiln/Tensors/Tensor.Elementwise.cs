@@ -106,12 +106,12 @@ public sealed partial class Tensor
             g => [_requiresGrad ? SumTo(g / other, _shape) : null, other._requiresGrad ? SumTo(-g * r / other, other._shape) : null], other, r);
     }
 
-    /// <summary>Elementwise power with broadcasting. d/dx = y·x^(y-1); d/dy = x^y·ln x (0 where x = 0 and y &gt;= 0, as PyTorch).</summary>
+    /// <summary>Elementwise power with broadcasting. d/dx = y·x^(y-1) (0 where y = 0); d/dy = x^y·ln x (0 where x = 0 and y &gt;= 0), as PyTorch.</summary>
     public Tensor Pow(Tensor exponent)
     {
         var r = Binary<Ops.Pow>(this, exponent, "Pow");
         return Record(r, "Pow", [this, exponent], g => [
-            _requiresGrad ? SumTo(g * exponent * Binary<Ops.Pow>(this, exponent - 1f, "Pow"), _shape) : null,
+            _requiresGrad ? SumTo(Where(exponent.Eq(0f), 0f, g * exponent * Binary<Ops.Pow>(this, exponent - 1f, "Pow")), _shape) : null,
             exponent._requiresGrad ? SumTo(Where(Eq(0f) & (exponent >= 0f), 0f, g * r * Log()), exponent._shape) : null], this, exponent, r);
     }
 
