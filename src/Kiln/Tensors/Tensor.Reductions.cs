@@ -181,11 +181,18 @@ public sealed partial class Tensor
     }
 
     /// <summary>Standard deviation of all elements (unbiased by default).</summary>
-    public Tensor Std(bool unbiased = true) => Var(unbiased).Sqrt();
+    public Tensor Std(bool unbiased = true) => SqrtOfVar(Var(unbiased));
     /// <summary>Standard deviation over dim.</summary>
-    public Tensor Std(int dim, bool unbiased = true, bool keepDim = false) => Var(dim, unbiased, keepDim).Sqrt();
+    public Tensor Std(int dim, bool unbiased = true, bool keepDim = false) => SqrtOfVar(Var(dim, unbiased, keepDim));
     /// <summary>Standard deviation over several dims.</summary>
-    public Tensor Std(int[] dims, bool unbiased = true, bool keepDim = false) => Var(dims, unbiased, keepDim).Sqrt();
+    public Tensor Std(int[] dims, bool unbiased = true, bool keepDim = false) => SqrtOfVar(Var(dims, unbiased, keepDim));
+
+    /// <summary>sqrt of a variance whose gradient is 0 where the std is 0 (as PyTorch), not 1/(2·0) times a zero deviation = NaN.</summary>
+    static Tensor SqrtOfVar(Tensor variance)
+    {
+        var r = variance.Detach().Sqrt();
+        return Record(r, "Std", variance, g => Where(r.Eq(0f), 0f, g / (r * 2f)), r);
+    }
 
     /// <summary>Largest element (0-d). NaN propagates.</summary>
     /// <remarks>The gradient is shared evenly among all elements equal to the maximum (like torch.amax).</remarks>
