@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the Kiln benchmark (Release) and runs it. Usage: bench/run.sh [gemm|lesson8|all|bdn] [--threads 1,2] [--time S]
+# Builds the Kiln benchmark (Release) and runs it. Usage: bench/run.sh [gemm|small|lesson8|all|bdn] [--threads 1,2] [--time S] [--filter TEXT]
 # The build patches TorchSharp's libLibTorchSharp.so for Debian 12's libstdc++ (see Kiln.Bench.csproj).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

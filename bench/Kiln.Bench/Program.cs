@@ -2,8 +2,10 @@ using System.Diagnostics;
 using Kiln.Bench;
 
 // Kiln benchmark program: Kiln vs TorchSharp (libtorch CPU) on this machine, same process, same run.
-//   dotnet run -c Release --project bench/Kiln.Bench -- [gemm|lesson8|all|bdn] [--threads 1,2] [--time SECONDS]
-//   gemm (default): GEMM GFLOPS table at 1 and 2 threads; lesson8: MatMulVariants table; all: both;
+//   dotnet run -c Release --project bench/Kiln.Bench -- [gemm|small|lesson8|all|bdn] [--threads 1,2] [--time SECONDS] [--filter TEXT]
+//   gemm (default): GEMM GFLOPS table at 1 and 2 threads; small: µs per call for lesson 8's and the MLP training step's
+//   small/skinny shapes (--filter keeps labels containing TEXT); lesson8: MatMulVariants table; all: all three;
+//   paths: diagnostic, Kiln alone with each GEMM path forced (packed / unpacked / direct) on small shapes and a grid;
 //   bdn [BenchmarkDotNet args]: the BenchmarkDotNet class (GEMM 1024 and one skinny shape, 2 threads).
 
 string mode = args.Length > 0 && !args[0].StartsWith("--") ? args[0].ToLowerInvariant() : "gemm";
@@ -16,12 +18,16 @@ if (mode == "bdn")
 }
 
 int[] threads = [1, 2];
+string? filter = null;
+bool timeGiven = false;
 for (int i = 0; i < rest.Length; i++)
 {
     switch (rest[i])
     {
         case "--threads": threads = rest[++i].Split(',').Select(int.Parse).ToArray(); break;
-        case "--time": Measure.TargetSeconds = double.Parse(rest[++i], System.Globalization.CultureInfo.InvariantCulture); break;
+        case "--time": Measure.TargetSeconds = double.Parse(rest[++i], System.Globalization.CultureInfo.InvariantCulture); timeGiven = true; break;
+        case "--filter": filter = rest[++i]; break;
+        case "--direct-min-work": Kiln.Kernels.Gemm.MinDirectWorkPerThread = long.Parse(rest[++i]); break; // tuning experiments
         default: Console.Error.WriteLine($"unknown option {rest[i]}"); return 2;
     }
 }
@@ -33,9 +39,19 @@ int rc = 0;
 switch (mode)
 {
     case "gemm": rc = GemmBench.Run(threads); break;
+    case "small": rc = RunSmall(); break;
+    case "paths": rc = PathsBench.Run(threads, filter); break;
     case "lesson8": rc = Lesson8Bench.Run(); break;
-    case "all": rc = GemmBench.Run(threads) | Lesson8Bench.Run(); break;
-    default: Console.Error.WriteLine($"unknown mode '{mode}' (gemm | lesson8 | all | bdn)"); return 2;
+    case "all": rc = GemmBench.Run(threads) | Lesson8Bench.Run() | RunSmall(); break;
+    default: Console.Error.WriteLine($"unknown mode '{mode}' (gemm | small | lesson8 | all | bdn)"); return 2;
 }
 Console.WriteLine($"\nelapsed {total.Elapsed.TotalSeconds:0.0} s; load avg at end: {Env.LoadAvg()}");
 return rc;
+
+int RunSmall()
+{
+    double saved = Measure.TargetSeconds;
+    if (!timeGiven) Measure.TargetSeconds = SmallBench.DefaultSeconds;
+    try { return SmallBench.Run(threads, filter); }
+    finally { Measure.TargetSeconds = saved; }
+}

@@ -119,14 +119,92 @@ public sealed class GemmTests
     {
         foreach (var baseCfg in new[] { Gemm.Avx512Config, Gemm.Avx2Config, Gemm.Vector128Config })
         {
-            // Force each path for every shape, so edge tiles, panel padding and the unpacked loops are all exercised.
-            foreach (var cfg in new[] { baseCfg.WithPathMode(1), baseCfg.WithPathMode(2) })
+            // Force each path for every shape, so edge tiles, panel padding and the unpacked loops are all exercised
+            // (path 3, the direct kernels, does not depend on the micro-kernel: run it once).
+            foreach (var cfg in baseCfg == Gemm.Avx512Config
+                         ? new[] { baseCfg.WithPathMode(1), baseCfg.WithPathMode(2), baseCfg.WithPathMode(3) }
+                         : new[] { baseCfg.WithPathMode(1), baseCfg.WithPathMode(2) })
                 foreach (var (m, n, k) in new[] { (1, 1, 1), (7, 7, 7), (13, 33, 5), (1, 257, 7), (17, 65, 257), (20, 37, 520), (9, 10, 100) })
                 {
                     CheckProduct(transA, transB, m, n, k, pad: 1, accumulate: false, cfg);
                     CheckProduct(transA, transB, m, n, k, pad: 0, accumulate: true, cfg);
                 }
         }
+    }
+
+    /// <summary>Lesson 8 and the MLP 784-50-ReLU-10 training products (batch 1, 8, 16, 64), (m, n, k) for every form.</summary>
+    public static TheoryData<int, int, int> SmallTrainingShapes => new()
+    {
+        { 5, 10, 784 }, { 64, 50, 784 }, { 64, 10, 50 }, { 64, 50, 10 }, { 10, 50, 64 }, { 64, 784, 50 }, { 50, 784, 64 },
+        { 50, 10, 64 }, { 784, 50, 64 }, { 16, 50, 784 }, { 8, 50, 784 }, { 1, 50, 784 }, { 1, 784, 50 }, { 50, 784, 1 },
+        { 10, 50, 1 }, { 50, 784, 8 }, { 8, 10, 50 }, { 1, 10, 50 },
+    };
+
+    static readonly int[] EdgeSizes = [1, 7, 63, 65];
+
+    [Fact]
+    public void DirectPath_MatchesNaiveLoop_EdgeSizesAllFormsAccumulateAndViews()
+    {
+        if (!GemmDirect.IsSupported) return; // the direct kernels need AVX-512F (path 3 then falls back; covered elsewhere)
+        var cfg = Gemm.Current.WithPathMode(3);
+        foreach (int m in EdgeSizes)
+            foreach (int n in EdgeSizes)
+                foreach (int k in EdgeSizes)
+                    foreach (var transA in new[] { false, true })
+                        foreach (var transB in new[] { false, true })
+                        {
+                            CheckProduct(transA, transB, m, n, k, pad: 0, accumulate: false, cfg);
+                            CheckProduct(transA, transB, m, n, k, pad: 3, accumulate: true, cfg);
+                        }
+    }
+
+    [Theory]
+    [MemberData(nameof(SmallTrainingShapes))]
+    public void DirectPath_MatchesNaiveLoop_TrainingShapes(int m, int n, int k)
+    {
+        if (!GemmDirect.IsSupported) return; // the direct kernels need AVX-512F (path 3 then falls back; covered elsewhere)
+        var cfg = Gemm.Current.WithPathMode(3);
+        foreach (var transA in new[] { false, true })
+            foreach (var transB in new[] { false, true })
+            {
+                CheckProduct(transA, transB, m, n, k, pad: 0, accumulate: false, cfg);
+                CheckProduct(transA, transB, m, n, k, pad: 1, accumulate: true, cfg);
+                CheckProduct(transA, transB, m, n, k, pad: 0, accumulate: false); // whatever path the shape picks
+            }
+    }
+
+    /// <summary>
+    /// The Rows kernels (op(B) = B, or Bᵀ copied to k x n first) compute each C element as the same in-order FMA chain as the
+    /// packed micro-kernel, so the two paths agree bit for bit; the Dot kernels (op(A) = A, op(B) = Bᵀ, few rows) only to rounding.
+    /// </summary>
+    [Theory]
+    [InlineData(5, 10, 784)]
+    [InlineData(64, 50, 784)]
+    [InlineData(65, 63, 257)]
+    [InlineData(7, 65, 63)]
+    public void DirectRowsPath_IsBitIdenticalToPackedPath(int m, int n, int k)
+    {
+        if (!GemmDirect.IsSupported) return; // the direct kernels need AVX-512F (path 3 then falls back; covered elsewhere)
+        foreach (var transA in new[] { false, true })
+            foreach (var transB in new[] { false, true })
+            {
+                if (!transA && transB && Gemm.PreferDot(m, n, k)) continue;
+                foreach (var accumulate in new[] { false, true })
+                {
+                    var rng = new Random(m + n + k);
+                    int lda = transA ? m : k, ldb = transB ? k : n;
+                    var a = RandomMatrix(rng, transA ? k : m, transA ? m : k, lda);
+                    var b = RandomMatrix(rng, transB ? n : k, transB ? k : n, ldb);
+                    var c0 = RandomMatrix(rng, m, n, n);
+                    var packed = (float[])c0.Clone();
+                    var direct = (float[])c0.Clone();
+                    Gemm.Sgemm(Gemm.Current.WithPathMode(1), transA, transB, m, n, k, a, lda, b, ldb, packed, n, accumulate);
+                    Gemm.Sgemm(Gemm.Current.WithPathMode(3), transA, transB, m, n, k, a, lda, b, ldb, direct, n, accumulate);
+                    Assert.True(System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(packed)
+                            .SequenceEqual(System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(direct)),
+                        $"packed and direct differ: transA={transA} transB={transB} m={m} n={n} k={k} accumulate={accumulate}");
+                }
+            }
     }
 
     [Fact]
@@ -208,8 +286,11 @@ public sealed class GemmTests
             { false, false, 300, 280, 530 }, { false, true, 300, 280, 530 }, { true, false, 300, 280, 530 }, { true, true, 300, 280, 530 },
             { false, false, 1024, 50, 784 }, { false, false, 50, 784, 1024 }, { true, false, 50, 784, 1024 }, { false, true, 1024, 50, 784 },
             { false, false, 37, 2000, 300 }, { false, false, 1000, 17, 300 },
-            // Shapes that take the unpacked path, which is also split by rows.
+            // Shapes that take the unpacked or direct paths, which are also split by rows.
             { false, true, 1024, 8, 784 }, { true, true, 600, 5, 300 }, { false, false, 2, 3000, 400 },
+            // MLP training products big enough for the direct path to use two threads (Rows kernels, Bᵀ copied, Dot kernels).
+            { false, true, 64, 50, 784 }, { false, false, 64, 784, 50 }, { true, false, 50, 784, 64 }, { false, true, 64, 784, 50 },
+            { true, false, 784, 50, 64 }, { true, true, 64, 784, 50 }, { false, true, 40, 784, 784 }, { false, true, 7, 3000, 784 },
         };
 
         static ReadOnlySpan<int> Bits(float[] x) => System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(x);

@@ -7,12 +7,16 @@ namespace Kiln.Kernels;
 
 /// <summary>
 /// Single-precision matrix multiply (SGEMM) on row-major operands: packed panels, cache blocking, a register-blocked
-/// FMA micro-kernel and a split of the output across <see cref="Threading.Threads"/> threads.
+/// FMA micro-kernel and a split of the output across <see cref="Threading.Threads"/> threads; small and skinny products
+/// (C with at most 64 rows or columns, or small overall) take the direct path instead (<see cref="GemmDirect"/>:
+/// register-blocked kernels reading A and B in place, masked Vector512 edges, no packing).
 /// </summary>
 /// <remarks>
 /// Determinism: each C element is one FMA chain over k in order (k-blocks only park the float accumulator in C, which is
 /// exact), every tile uses the same kernel (edge tiles run it on zero-padded panels), and threads only ever split the
-/// rows or columns of C. So the result is bit-identical whatever the thread count.
+/// rows or columns of C. So the result is bit-identical whatever the thread count. The path is a function of the shape
+/// alone; the direct Rows kernels compute the same in-order FMA chain as the packed kernel (bit-identical to it), the
+/// direct Dot kernels a fixed 16-lane split of k, and the direct path's threads split only C's rows.
 /// </remarks>
 public static unsafe class Gemm
 {
@@ -90,6 +94,10 @@ public static unsafe class Gemm
     /// <summary>Minimum multiply-adds per thread before another thread is worth waking (measured).</summary>
     internal static long MinWorkPerThread = 1L << 21;
 
+    /// <summary>The same for the direct path (kept equal: 2^20 sped up 64x784x50 at two threads on a quiet core but slowed the
+    /// Bᵀ-copying 64x50x784 and loses whenever the other core is busy, which on this shared machine it usually is).</summary>
+    internal static long MinDirectWorkPerThread = 1L << 21;
+
     /// <summary>
     /// A micro-kernel (kc steps over an MR-row A panel and an NR-column B panel, tile at c with row stride ldc;
     /// load = add to C) with its cache blocks: Kc steps per packed panel, Mc rows of A and Nc columns of B per packed block.
@@ -97,7 +105,8 @@ public static unsafe class Gemm
     internal sealed class Config
     {
         public required int Mr, Nr, Kc, Mc, Nc;
-        /// <summary>Which path to take: 0 = choose by shape (<see cref="PreferUnpacked"/>), 1 = always packed, 2 = always unpacked.</summary>
+        /// <summary>Which path to take: 0 = choose by shape (<see cref="ChoosePath"/>), 1 = always packed, 2 = always the scalar-row
+        /// unpacked loops, 3 = the direct kernels (<see cref="GemmDirect"/>; where they don't apply, as 2).</summary>
         public int PathMode;
         public required delegate*<int, float*, float*, float*, nint, bool, void> Kernel;
         public required string Name;
@@ -141,7 +150,14 @@ public static unsafe class Gemm
                 for (int i = 0; i < m; i++) new Span<float>(c + (nint)i * ldc, n).Clear();
             return;
         }
-        if (cfg.PathMode == 2 || (cfg.PathMode == 0 && PreferUnpacked(m, n, transB)))
+        int path = cfg.PathMode != 0 ? cfg.PathMode : ChoosePath(transA, transB, m, n, k);
+        if (path == 3 && !GemmDirect.IsSupported) path = 2;
+        if (path == 3)
+        {
+            RunDirect(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+            return;
+        }
+        if (path == 2)
         {
             var small = new Job
             {
@@ -167,6 +183,64 @@ public static unsafe class Gemm
         job.Chunks = threads;
         if (threads <= 1) job.RunChunk(0);
         else Threading.For(threads, job.RunChunk);
+    }
+
+    /// <summary>Largest op(B) that <see cref="RunDirect"/> transposes on the stack rather than in the per-thread workspace (16 KiB).</summary>
+    const int StackTransposeFloats = 4096;
+
+    /// <summary>
+    /// The direct path (<see cref="GemmDirect"/>). op(B) = Bᵀ is either multiplied as dot products (op(A) = A, few rows of C
+    /// per k: <see cref="PreferDot"/>) or first transposed into a k x n scratch copy so that the Rows kernels apply (the copy
+    /// costs n·k moves against m·n·k multiply-adds). Threads split C's rows only, after the copy.
+    /// </summary>
+    [SkipLocalsInit]
+    static void RunDirect(bool transA, bool transB, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
+    {
+        if (transB && (transA || !PreferDot(m, n, k)))
+        {
+            long size = (long)k * n;
+            float* bt;
+            if (size <= StackTransposeFloats)
+            {
+                float* onStack = stackalloc float[StackTransposeFloats]; // lives until RunDirect returns
+                bt = onStack;
+            }
+            else bt = Workspace.Get(0, size, 0).B;
+            TransposeInto(b, ldb, n, k, bt, n);
+            b = bt;
+            ldb = n;
+            transB = false;
+        }
+        int align = transB ? GemmDirect.DotRowsA : GemmDirect.MaxRows, rowBlocks = (m + align - 1) / align;
+        int chunks = (int)Math.Min(Math.Min(Threading.Threads, rowBlocks), Math.Max(1, (long)m * n * k / MinDirectWorkPerThread));
+        if (chunks <= 1) GemmDirect.Run(transA, transB, 0, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+        else DirectParallel(chunks, align, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    }
+
+    /// <summary>The direct path on <paramref name="chunks"/> threads (a separate method so the closure is only allocated here).</summary>
+    static void DirectParallel(int chunks, int align, bool transA, bool transB, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
+    {
+        int rowBlocks = (m + align - 1) / align;
+        Threading.For(chunks, chunk =>
+        {
+            int i0 = Math.Min(m, (int)((long)rowBlocks * chunk / chunks) * align);
+            int i1 = Math.Min(m, (int)((long)rowBlocks * (chunk + 1) / chunks) * align);
+            GemmDirect.Run(transA, transB, i0, i1, n, k, a, lda, b, ldb, c, ldc, accumulate);
+        });
+    }
+
+    /// <summary>dst[p*ldd + j] = src[j*lds + p] for j &lt; rows, p &lt; cols (8x8 AVX blocks, scalar edges).</summary>
+    static void TransposeInto(float* src, nint lds, int rows, int cols, float* dst, nint ldd)
+    {
+        int rows8 = Avx.IsSupported ? rows & ~7 : 0, cols8 = cols & ~7;
+        for (int j = 0; j < rows8; j += 8)
+        {
+            for (int p = 0; p < cols8; p += 8) Transpose8x8(src + j * lds + p, lds, dst + p * ldd + j, ldd);
+            for (int p = cols8; p < cols; p++)
+                for (int r = 0; r < 8; r++) dst[p * ldd + j + r] = src[(j + r) * lds + p];
+        }
+        for (int j = rows8; j < rows; j++)
+            for (int p = 0; p < cols; p++) dst[p * ldd + j] = src[j * lds + p];
     }
 
     sealed class Job
@@ -323,6 +397,35 @@ public static unsafe class Gemm
         Avx.Store(d + 6 * ds, Avx.Permute2x128(u2, u6, 0x31));
         Avx.Store(d + 7 * ds, Avx.Permute2x128(u3, u7, 0x31));
     }
+
+    // ---- path choice -------------------------------------------------------------------------------------------------
+
+    /// <summary>Path for a shape (a function of the shape alone, never of the thread count): 1 packed, 2 unpacked loops, 3 direct.</summary>
+    internal static int ChoosePath(bool transA, bool transB, int m, int n, int k)
+    {
+        if (GemmDirect.IsSupported && PreferDirect(transA, transB, m, n, k)) return 3;
+        return PreferUnpacked(m, n, transB) ? 2 : 1;
+    }
+
+    /// <summary>Largest op(B) = Bᵀ (n·k floats) the direct path transposes into a scratch copy (4 MiB, about the packed path's B block).</summary>
+    internal const long MaxDirectTranspose = 1L << 20;
+
+    /// <summary>
+    /// The direct kernels win (measured with <c>bench/run.sh paths</c>, see docs/PERFORMANCE.md) whenever C has at most 64 rows
+    /// or columns, and on any product of up to 2^21 multiply-adds; beyond that (say 128x128 and up with k in the hundreds)
+    /// the packed path's cache blocking catches up and wins at large k. The direct path has no k blocking (each row tile
+    /// streams a k x 64 strip of B), so very long k with more than a few row tiles stays packed (measured up to k = 2048).
+    /// </summary>
+    internal static bool PreferDirect(bool transA, bool transB, int m, int n, int k)
+    {
+        if (transB && (transA || !PreferDot(m, n, k)) && (long)n * k > MaxDirectTranspose) return false;
+        if (k > 4096 && m > 16) return false;
+        return Math.Min(m, n) <= 64 || (long)m * n * k <= 1L << 21;
+    }
+
+    /// <summary>On the direct path with op(A) = A, op(B) = Bᵀ: dot products (cost ~ one horizontal sum per C element) rather than
+    /// transposing B (cost ~ n·k moves) when C has few rows for the length of k.</summary>
+    internal static bool PreferDot(int m, int n, int k) => (long)m * 16 <= k;
 
     // ---- unpacked path ----------------------------------------------------------------------------------------------
 
