@@ -108,6 +108,29 @@ public sealed class LossTests
     static string GradFnName(Tensor t) => t.GradFn!.Name;
 
     [Fact]
+    public void Nll_loss_gradients_match_finite_differences_for_every_reduction_and_layout()
+    {
+        var g = new Generator(16);
+        var x = Leaf(Tensor.Randn([5, 4], g));
+        var t = Tensor.RandInt(0, 4, [5], g);
+        var x3 = Leaf(Tensor.Randn([2, 4, 3], g));
+        var t3 = Tensor.RandInt(0, 4, [2, 3], g);
+        foreach (var r in AllReductions)
+        {
+            GradCheck.Assert(a => F.NllLoss(a[0], t, r), x);
+            GradCheck.Assert(a => F.NllLoss(a[0], t3, r), x3);
+        }
+        // [N, C, d] picks along dim 1.
+        var none = F.NllLoss(x3, t3, Reduction.None);
+        Assert.Equal([2, 3], none.Shape);
+        var xv = x3.ToArray();
+        var tv = t3.ToIntArray();
+        for (int n = 0; n < 2; n++)
+            for (int d = 0; d < 3; d++)
+                Assert.Equal(-xv[n * 12 + tv[n * 3 + d] * 3 + d], none.ToArray()[n * 3 + d]);
+    }
+
+    [Fact]
     public void Cross_entropy_gradient_is_softmax_minus_onehot_over_n()
     {
         var g = new Generator(6);
