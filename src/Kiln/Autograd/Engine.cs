@@ -53,7 +53,7 @@ internal static class BackwardEngine
                 if (input == null || gi == null || !input.RequiresGrad) continue;
                 if (!Shapes.Equal(gi._shape, input._shape))
                     throw new InvalidOperationException($"Backward: {node.Name} produced a gradient of shape {Shapes.Str(gi._shape)} for an input of shape {Shapes.Str(input._shape)}");
-                if (input.GradFn is Node prev)
+                if (node.InputFns[k] is Node prev)
                     grads[prev] = grads.TryGetValue(prev, out var acc) ? acc + gi : gi;
                 else
                     AccumulateLeaf(input, gi);
@@ -83,7 +83,7 @@ internal static class BackwardEngine
             bool descended = false;
             for (int k = next; k < inputs.Length; k++)
             {
-                var child = inputs[k]?.GradFn;
+                var child = node.InputFns[k];
                 if (child != null && inputs[k]!.RequiresGrad && visited.Add(child))
                 {
                     stack.Push((node, k + 1));

@@ -7,6 +7,11 @@ namespace Kiln;
 public sealed class Node
 {
     internal Tensor?[] Inputs;
+    /// <summary>
+    /// Each input's producer when this node was recorded. An in-place write later gives the input tensor a new GradFn,
+    /// but this node read the old value, so its gradient must go to the old producer.
+    /// </summary>
+    internal Node?[] InputFns;
     internal Func<Tensor, Tensor?[]>? BackwardFn;
     (Storage storage, int version)[] _saved;
     internal Tensor? RetainedOutput;
@@ -17,7 +22,9 @@ public sealed class Node
     internal Node(string name, Tensor?[] inputs, Func<Tensor, Tensor?[]> backward, Tensor[]? saved)
     {
         Name = name;
-        Inputs = inputs;
+        // Inputs that did not require grad when recorded get none, even if an in-place write makes them require it later.
+        Inputs = Array.ConvertAll(inputs, t => t != null && t.RequiresGrad ? t : null);
+        InputFns = Array.ConvertAll(inputs, t => t?.GradFn);
         BackwardFn = backward;
         if (saved == null || saved.Length == 0) _saved = [];
         else
