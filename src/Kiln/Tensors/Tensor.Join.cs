@@ -43,15 +43,26 @@ public sealed partial class Tensor
         outShape[d] = (int)total;
 
         var result = Empty(outShape, dtype);
+        var starts = new int[tensors.Length];
         int offset = 0;
-        foreach (var t in tensors)
+        for (int i = 0; i < tensors.Length; i++)
         {
+            var t = tensors[i];
+            starts[i] = offset;
             if (Skipped(t)) continue;
             int len = t._shape[d];
             if (len > 0) CopyStrided(t, result.Narrow(d, offset, len));
             offset += len;
         }
-        return result;
+        // Each input's gradient is its own slab of g along dim (the list is copied: the caller may reuse its array).
+        if (NeedsGrad(tensors)) tensors = (Tensor[])tensors.Clone();
+        return Record(result, "Cat", tensors, g =>
+        {
+            var r = new Tensor?[tensors.Length];
+            for (int i = 0; i < r.Length; i++)
+                if (tensors[i]._requiresGrad && !Skipped(tensors[i])) r[i] = g.Narrow(d, starts[i], tensors[i]._shape[d]);
+            return r;
+        });
     }
 
     /// <summary>Concatenates a sequence of tensors along dim; see <see cref="Cat(Tensor[], int)"/>.</summary>
@@ -73,7 +84,14 @@ public sealed partial class Tensor
         int d = Shapes.NormDim(dim, shape.Length + 1, "Stack");
         var result = Empty([.. shape[..d], tensors.Length, .. shape[d..]], dtype);
         for (int i = 0; i < tensors.Length; i++) CopyStrided(tensors[i], result.Select(d, i));
-        return result;
+        // Each input's gradient is its own index of g along the new dim (the list is copied: the caller may reuse its array).
+        if (NeedsGrad(tensors)) tensors = (Tensor[])tensors.Clone();
+        return Record(result, "Stack", tensors, g =>
+        {
+            var r = new Tensor?[tensors.Length];
+            for (int i = 0; i < r.Length; i++) r[i] = tensors[i]._requiresGrad ? g.Select(d, i) : null;
+            return r;
+        });
     }
 
     /// <summary>Stacks a sequence of tensors along a new dim; see <see cref="Stack(Tensor[], int)"/>.</summary>
