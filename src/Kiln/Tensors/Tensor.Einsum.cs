@@ -65,8 +65,23 @@ public sealed partial class Tensor
         return Shapes.Equal(r._shape, outShape) ? r : r.Expand(outShape);
     }
 
-    /// <summary>A view of t with each repeated letter reduced to its diagonal (one dim whose stride is the sum of the repeats').</summary>
+    /// <summary>
+    /// A view of t with each repeated letter reduced to its diagonal (one dim whose stride is the sum of the repeats').
+    /// Backward writes g into the same diagonal of a contiguous zero tensor shaped like t (whatever t's own layout).
+    /// </summary>
     static (Tensor t, List<int> labels) Diagonal(Tensor t, int[] letters)
+    {
+        var (d, labels) = DiagonalView(t, letters);
+        if (d == t) return (t, labels);
+        return (Record(d, "EinsumDiagonal", t, g =>
+        {
+            var z = Zeros(t._shape);
+            CopyStrided(g, DiagonalView(z, letters).t);
+            return z;
+        }), labels);
+    }
+
+    static (Tensor t, List<int> labels) DiagonalView(Tensor t, int[] letters)
     {
         var labels = new List<int>();
         var shape = new List<int>();

@@ -69,7 +69,41 @@ public sealed partial class Tensor
     /// <summary>Below this many multiply-adds per product GEMM runs single-threaded, so batches are spread across threads instead.</summary>
     const long BatchParallelWork = 1L << 20;
 
+    /// <summary>
+    /// The product and its backward: with vectors promoted (a: [k] -> [1,k], b: [k] -> [k,1]) and g viewed as [batch..., m, n],
+    /// dA = g·Bᵀ and dB = Aᵀ·g, each summed over the batch dims its operand was broadcast along. The transposes are views
+    /// that GEMM reads in place.
+    /// </summary>
     static Tensor MatMulCore(Tensor a, Tensor b, string op)
+    {
+        var r = MatMulForward(a, b, op);
+        if (!NeedsGrad(a, b)) return r;
+        var a2 = a.Dim == 1 ? RawUnsqueeze(a, 0) : a;
+        var b2 = b.Dim == 1 ? RawUnsqueeze(b, 1) : b;
+        int k = a2._shape[^1], rows = Shapes.Numel(a2._shape[..^1], op);
+        return Record(r, op, [a, b], g =>
+        {
+            int[] g2Shape = [.. Shapes.Broadcast(a2._shape[..^2], b2._shape[..^2], op), a2._shape[^2], b2._shape[^1]];
+            var g2 = g.Reshape(g2Shape);
+            Tensor? ga = null, gb = null;
+            if (a._requiresGrad) ga = SumTo(MatMulForward(g2, b2.MT, op), a2._shape).Reshape(a._shape);
+            if (b._requiresGrad)
+                // A 2-D right operand shared by every batch (x·W with x [..., m, k]): one GEMM over all rows, [k, rows]·[rows, n].
+                gb = b2.Dim == 2 && a2.Dim > 2
+                    ? MatMulForward(a2.Reshape(rows, k).MT, g2.Reshape(rows, g2Shape[^1]), op).Reshape(b._shape)
+                    : SumTo(MatMulForward(a2.MT, g2, op), b2._shape).Reshape(b._shape);
+            return [ga, gb];
+        }, a, b);
+    }
+
+    /// <summary>An unrecorded view of t with a size-1 dim inserted at d (MatMul's vector promotion).</summary>
+    static Tensor RawUnsqueeze(Tensor t, int d)
+    {
+        int stride = d < t.Dim ? t._shape[d] * t._strides[d] : 1;
+        return t.AsStrided([.. t._shape[..d], 1, .. t._shape[d..]], [.. t._strides[..d], stride, .. t._strides[d..]], t._offset);
+    }
+
+    static Tensor MatMulForward(Tensor a, Tensor b, string op)
     {
         if (a.DType != DType.Float32 || b.DType != DType.Float32)
             throw new ArgumentException($"{op}: expected float32 tensors, got {a.DType.Name()} {Shapes.Str(a._shape)} and {b.DType.Name()} {Shapes.Str(b._shape)} (convert with .Float())");
@@ -77,8 +111,8 @@ public sealed partial class Tensor
             throw new ArgumentException($"{op}: both arguments need at least 1 dimension, got {Shapes.Str(a._shape)} and {Shapes.Str(b._shape)}");
 
         // Vectors become matrices (a: [k] -> [1,k], b: [k] -> [k,1]); the added dims are dropped from the result.
-        var a2 = a.Dim == 1 ? a.Unsqueeze(0) : a;
-        var b2 = b.Dim == 1 ? b.Unsqueeze(-1) : b;
+        var a2 = a.Dim == 1 ? RawUnsqueeze(a, 0) : a;
+        var b2 = b.Dim == 1 ? RawUnsqueeze(b, 1) : b;
         int m = a2._shape[^2], k = a2._shape[^1], k2 = b2._shape[^2], n = b2._shape[^1];
         if (k != k2)
             throw new ArgumentException($"{op}: cannot multiply {Shapes.Str(a._shape)} by {Shapes.Str(b._shape)} (inner dimensions {k} and {k2} differ)");
