@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using Kiln.Kernels;
 
@@ -10,6 +11,8 @@ public sealed partial class Tensor
     /// tensors, int[] and Bool masks (advanced indexing) gather a copy. Advanced indices broadcast together; their dims go where the
     /// first one stood when they are adjacent, else first (NumPy's rule, applied after ints have selected, as PyTorch does).
     /// Setting writes the value (broadcast to the indexed region) through the view, or scatters it (last write wins on duplicates).
+    /// Autograd: views pass the gradient back in place, gathers scatter-add it (duplicates accumulate), and a write into a
+    /// tensor in the graph (or of a value that requires grad) is recorded; writing into a leaf that requires grad is an error.
     /// </summary>
     // Named so the indexer's metadata name does not clash with Item().
     [IndexerName("At")]
@@ -64,7 +67,7 @@ public sealed partial class Tensor
             throw new ArgumentException($"MaskedFill: mask must be a bool tensor, got {mask.DType.Name()} of shape {Shapes.Str(mask._shape)}");
         if (!BroadcastsTo(mask._shape, _shape))
             throw new ArgumentException($"MaskedFill: mask of shape {Shapes.Str(mask._shape)} cannot be broadcast to the tensor's shape {Shapes.Str(_shape)}");
-        var r = Clone();
+        var r = CopyContiguous();
         var m = mask.BroadcastTo(_shape).Contiguous();
         var mv = m.Storage.Ints!.AsSpan(m._offset, r.Numel);
         if (DType == DType.Float32)
@@ -78,7 +81,8 @@ public sealed partial class Tensor
             int v = DType == DType.Bool ? (value != 0 ? 1 : 0) : (int)value;
             for (int i = 0; i < mv.Length; i++) if (mv[i] != 0) d[i] = v;
         }
-        return r;
+        // Filled positions no longer depend on this tensor.
+        return Record(r, "MaskedFill", this, g => Where(m, 0f, g), m);
     }
 
     /// <summary>The elements where mask is true, as a 1-d copy in row-major order (mask and this broadcast together), like torch.masked_select.</summary>
@@ -324,8 +328,12 @@ public sealed partial class Tensor
         }
     }
 
-    /// <summary>Moves data between the indexed positions of a storage and a dense block: dense[b, rest] = store[adv[b] + rest] (gather) or back (scatter, in order, so the last duplicate wins).</summary>
-    static void TransferAdvanced<T>(T[] store, int viewOffset, AdvancedLayout l, T[] dense, int denseOffset, bool gather)
+    /// <summary>How TransferAdvanced moves data: dense from store, store from dense (last duplicate wins), or dense added into store.</summary>
+    enum Transfer { Gather, Scatter, Accumulate }
+
+    /// <summary>Moves data between the indexed positions of a storage and a dense block: dense[b, rest] = store[adv[b] + rest] (gather),
+    /// back (scatter, in order, so the last duplicate wins), or added back (accumulate, so duplicates sum: the gather's backward).</summary>
+    static void TransferAdvanced<T>(T[] store, int viewOffset, AdvancedLayout l, T[] dense, int denseOffset, Transfer mode) where T : INumberBase<T>
     {
         long restN = 1;
         foreach (int s in l.RestShape) restN *= s;
@@ -334,8 +342,9 @@ public sealed partial class Tensor
         {
             // One element per index position (x[mask], acts[rows, targets]): no inner loop to set up.
             int[] a = l.Adv;
-            if (gather) for (int b = 0; b < a.Length; b++) dense[denseOffset + b * l.BlockStride] = store[viewOffset + a[b]];
-            else for (int b = 0; b < a.Length; b++) store[viewOffset + a[b]] = dense[denseOffset + b * l.BlockStride];
+            if (mode == Transfer.Gather) for (int b = 0; b < a.Length; b++) dense[denseOffset + b * l.BlockStride] = store[viewOffset + a[b]];
+            else if (mode == Transfer.Scatter) for (int b = 0; b < a.Length; b++) store[viewOffset + a[b]] = dense[denseOffset + b * l.BlockStride];
+            else for (int b = 0; b < a.Length; b++) store[viewOffset + a[b]] += dense[denseOffset + b * l.BlockStride];
             return;
         }
         var sh = Strided.Coalesce(l.RestShape, [l.RestViewStrides, l.RestOutStrides], out var st);
@@ -350,12 +359,13 @@ public sealed partial class Tensor
             {
                 int so = s0, dof = d0;
                 for (int k = 0; k < nd - 1; k++) { so += idx[k] * st[0][k]; dof += idx[k] * st[1][k]; }
-                if (si == 1 && di == 1)
+                if (mode == Transfer.Accumulate) for (int i = 0; i < inner; i++, so += si, dof += di) store[so] += dense[dof];
+                else if (si == 1 && di == 1)
                 {
-                    if (gather) Array.Copy(store, so, dense, dof, inner);
+                    if (mode == Transfer.Gather) Array.Copy(store, so, dense, dof, inner);
                     else Array.Copy(dense, dof, store, so, inner);
                 }
-                else if (gather) for (int i = 0; i < inner; i++, so += si, dof += di) dense[dof] = store[so];
+                else if (mode == Transfer.Gather) for (int i = 0; i < inner; i++, so += si, dof += di) dense[dof] = store[so];
                 else for (int i = 0; i < inner; i++, so += si, dof += di) store[so] = dense[dof];
                 for (int k = nd - 2; k >= 0; k--)
                 {
@@ -369,35 +379,117 @@ public sealed partial class Tensor
     Tensor IndexGet(TensorIndex[] indices, string op)
     {
         var p = PlanIndex(indices, op);
-        if (p.Adv.Length == 0) return p.View;
+        // Basic indexing is a view: its gradient lands in the same view of a zero tensor shaped like this one.
+        if (p.Adv.Length == 0) return Record(p.View, op, this, g => IntoZeros(g, z => z.PlanIndex(indices, op).View));
         var l = LayoutAdvanced(p, op);
         var r = Empty(l.OutShape, DType);
-        if (DType == DType.Float32) TransferAdvanced(Storage.Floats!, p.View._offset, l, r.Storage.Floats!, 0, gather: true);
-        else TransferAdvanced(Storage.Ints!, p.View._offset, l, r.Storage.Ints!, 0, gather: true);
-        return r;
+        if (DType == DType.Float32) TransferAdvanced(Storage.Floats!, p.View._offset, l, r.Storage.Floats!, 0, Transfer.Gather);
+        else TransferAdvanced(Storage.Ints!, p.View._offset, l, r.Storage.Ints!, 0, Transfer.Gather);
+        // A gather's gradient is g added back at the gathered positions of zeros shaped like this (duplicates accumulate).
+        return Record(r, op, this, g => Zeros(_shape).AccumulateAt(indices, g, op), IndexTensors(indices));
     }
 
+    /// <summary>Adds g (shaped like this[indices]) into this contiguous float tensor at the positions indices select; returns this.</summary>
+    Tensor AccumulateAt(TensorIndex[] indices, Tensor g, string op)
+    {
+        var p = PlanIndex(indices, op);
+        var l = LayoutAdvanced(p, op);
+        var gc = g.IsContiguous ? g : g.CopyContiguous();
+        TransferAdvanced(Storage.Floats!, p.View._offset, l, gc.Storage.Floats!, gc._offset, Transfer.Accumulate);
+        BumpVersion();
+        return this;
+    }
+
+    /// <summary>The index tensors among indices (saved by the graph: changing them in place before Backward is an error).</summary>
+    static Tensor[] IndexTensors(TensorIndex[] indices) =>
+        [.. indices.Where(ix => ix.Kind == TensorIndex.IndexKind.Tensor).Select(ix => ix.Tensor)];
+
+    /// <summary>
+    /// this[indices] = value. With autograd (this or value requires grad) the write is recorded like PyTorch's index_put_:
+    /// the old value's gradient is g with the written region zeroed, value's is g[indices] summed to value's shape, where
+    /// a position written twice credits only its last writer. Writing into a leaf that requires grad is an error outside NoGrad.
+    /// </summary>
     void IndexSet(Tensor value, TensorIndex[] indices, string op)
     {
         ArgumentNullException.ThrowIfNull(value);
+        // A value converted to ints carries no gradient.
+        if (DType != DType.Float32 && value._requiresGrad) value = value.Detach();
+        bool targetGrad = _requiresGrad;
+        if (!Autograd.IsGradEnabled || !(targetGrad || value._requiresGrad))
+        {
+            IndexSetRaw(value, indices, op, out _, out _);
+            return;
+        }
+        CheckInPlace(op, value);
+        Tensor? winners;
+        int[] fitted;
+        // The write goes around CopyFrom's autograd rules (they refuse views of graph tensors); the node recorded below covers it.
+        using (Autograd.NoGrad()) IndexSetRaw(value, indices, op, out fitted, out winners);
+        var valueShape = value._shape;
+        bool valueGrad = value._requiresGrad;
+        RecordInPlace(op, value, g =>
+        {
+            Tensor? gOld = null, gValue = null;
+            if (targetGrad)
+            {
+                gOld = g.CopyContiguous();
+                gOld.IndexSetRaw(Scalar(0f), indices, op, out _, out _);
+            }
+            if (valueGrad)
+            {
+                var gv = g.IndexGet(indices, op);
+                if (winners != null) gv = Where(winners, gv, 0f);
+                gValue = SumTo(gv, fitted).Reshape(valueShape);
+            }
+            return [gOld, gValue];
+        }, IndexTensors(indices));
+    }
+
+    /// <summary>
+    /// The write of IndexSet, unrecorded. fitted is the value's shape as broadcast into the region; winners (advanced indices
+    /// with a position written more than once, when value requires grad) marks the region's elements whose write survived.
+    /// </summary>
+    void IndexSetRaw(Tensor value, TensorIndex[] indices, string op, out int[] fitted, out Tensor? winners)
+    {
         var p = PlanIndex(indices, op);
+        winners = null;
         if (p.Adv.Length == 0)
         {
             RejectExpandedTarget(p.View, op);
-            p.View.CopyFrom(FitValue(value, p.View._shape, op));
+            var fv = FitValue(value, p.View._shape, op);
+            fitted = fv._shape;
+            p.View.CopyFrom(fv);
             return;
         }
         RejectExpandedTarget(this, op);
         var l = LayoutAdvanced(p, op);
         var v = FitValue(value, l.OutShape, op);
+        fitted = v._shape;
+        if (value._requiresGrad && DType == DType.Float32 && HasDuplicates(l.Adv)) winners = Winners(indices, l.OutShape, op);
         if (DType == DType.Bool && v.DType != DType.Bool) v = v.Ne(0f);
         else v = v.To(DType);
         v = v.BroadcastTo(l.OutShape);
         // A value that reads this tensor's storage is copied out first so the scatter cannot read its own output.
-        if (v.Storage == Storage || !v.IsContiguous) v = v.Clone();
+        if (v.Storage == Storage || !v.IsContiguous) v = v.CopyContiguous();
         BumpVersion();
-        if (DType == DType.Float32) TransferAdvanced(Storage.Floats!, p.View._offset, l, v.Storage.Floats!, v._offset, gather: false);
-        else TransferAdvanced(Storage.Ints!, p.View._offset, l, v.Storage.Ints!, v._offset, gather: false);
+        if (DType == DType.Float32) TransferAdvanced(Storage.Floats!, p.View._offset, l, v.Storage.Floats!, v._offset, Transfer.Scatter);
+        else TransferAdvanced(Storage.Ints!, p.View._offset, l, v.Storage.Ints!, v._offset, Transfer.Scatter);
+    }
+
+    static bool HasDuplicates(int[] offsets)
+    {
+        var seen = new HashSet<int>();
+        foreach (int o in offsets) if (!seen.Add(o)) return true;
+        return false;
+    }
+
+    /// <summary>For a scatter into this tensor's shape at indices, a Bool tensor of the region's shape: true where that element's write is the last to its position.</summary>
+    Tensor Winners(TensorIndex[] indices, int[] regionShape, string op)
+    {
+        var ids = Arange(Shapes.Numel(regionShape, op)).Reshape(regionShape);
+        var w = Zeros(_shape, DType.Int32);
+        w.IndexSetRaw(ids, indices, op, out _, out _);
+        return w.IndexGet(indices, op).Eq(ids);
     }
 
     /// <summary>Throws when target has a broadcast (stride-0) dim: several of its elements share one memory location, so a write would be ambiguous.</summary>
