@@ -1,0 +1,588 @@
+namespace Kiln.Tests;
+
+/// <summary>Autograd semantics as PyTorch has them: accumulation, graph lifetime, leaves, grad mode, in-place rules.</summary>
+public sealed class AutogradTests
+{
+    static Tensor Leaf(params float[] values) => Tensor.Of(values).RequiresGradInPlace();
+
+    static Tensor RandLeaf(int seed, params int[] shape) => Tensor.Randn(shape, new Generator(seed)).RequiresGradInPlace();
+
+    static void Close(float[] expected, Tensor? actual, float tol = 1e-5f)
+    {
+        Assert.NotNull(actual);
+        var a = actual!.ToArray();
+        Assert.Equal(expected.Length, a.Length);
+        for (int i = 0; i < a.Length; i++)
+            Assert.True(Math.Abs(expected[i] - a[i]) <= tol * (1 + Math.Abs(expected[i])), $"element {i}: expected {expected[i]}, got {a[i]}");
+    }
+
+    static float[] Map(Tensor t, Func<float, float> f) => Array.ConvertAll(t.ToArray(), v => f(v));
+
+    // ---- accumulation and Backward's arguments ----
+
+    [Fact]
+    public void GradAccumulatesAcrossBackwardCalls()
+    {
+        var x = Leaf(1, 2, 3);
+        (x * x).Sum().Backward();
+        Close([2, 4, 6], x.Grad);
+        (x * x).Sum().Backward();
+        Close([4, 8, 12], x.Grad);
+    }
+
+    [Fact]
+    public void ZeroGradClearsOrZeroesInPlace()
+    {
+        var x = Leaf(1, 2, 3);
+        (x * 3f).Sum().Backward();
+        var buffer = x.Grad!;
+        x.ZeroGrad(setToNull: false);
+        Assert.Same(buffer, x.Grad);
+        Close([0, 0, 0], x.Grad);
+        (x * 3f).Sum().Backward();
+        Close([3, 3, 3], x.Grad);
+        x.ZeroGrad();
+        Assert.Null(x.Grad);
+        (x * 2f).Sum().Backward();
+        Close([2, 2, 2], x.Grad);
+    }
+
+    [Fact]
+    public void BackwardOnAOneElementTensorUsesGradientOne()
+    {
+        var x = Leaf(2f);
+        (x * x * x).Backward(); // shape [1], not 0-d
+        Close([12], x.Grad);
+        var y = Leaf(1f, 2f);
+        y.Sum().Backward(); // 0-d
+        Close([1, 1], y.Grad);
+    }
+
+    [Fact]
+    public void BackwardWithExplicitGradientScalesTheChain()
+    {
+        var x = RandLeaf(1, 2, 3);
+        var y = x * 3f;
+        var g = Tensor.FromArray(new float[] { 1, 2, 3, 4, 5, 6 }, 2, 3);
+        y.Backward(g);
+        Close(Map(g, v => 3 * v), x.Grad);
+    }
+
+    [Fact]
+    public void BackwardWithGradientOfWrongShapeThrows()
+    {
+        var y = RandLeaf(1, 2, 3) * 2f;
+        var ex = Assert.Throws<ArgumentException>(() => y.Backward(Tensor.Ones(3, 2)));
+        Assert.Contains("[3,2]", ex.Message);
+        Assert.Contains("[2,3]", ex.Message);
+        Assert.Throws<ArgumentException>(() => y.Backward(Tensor.Ones(6)));
+    }
+
+    [Fact]
+    public void BackwardOnANonScalarWithoutGradientThrows()
+    {
+        var y = Leaf(1f, 2f) * 2f;
+        var ex = Assert.Throws<InvalidOperationException>(() => y.Backward());
+        Assert.Contains("gradient", ex.Message);
+    }
+
+    [Fact]
+    public void BackwardOnATensorThatDoesNotRequireGradThrows()
+    {
+        var y = Tensor.Of(1f, 2f).Sum();
+        Assert.Throws<InvalidOperationException>(() => y.Backward());
+    }
+
+    [Fact]
+    public void BackwardOnALeafAccumulatesTheGradientItself()
+    {
+        var x = Leaf(1f, 2f);
+        var g = Tensor.Of(5f, 7f);
+        x.Backward(g);
+        Close([5, 7], x.Grad);
+        g.FillInPlace(0);
+        Close([5, 7], x.Grad);
+    }
+
+    // ---- graph lifetime ----
+
+    [Fact]
+    public void SecondBackwardThroughAFreedGraphThrowsAClearError()
+    {
+        var x = Leaf(1f, 2f);
+        var loss = x.Exp().Sum();
+        loss.Backward();
+        var ex = Assert.Throws<InvalidOperationException>(() => loss.Backward());
+        Assert.Contains("freed", ex.Message);
+        Assert.Contains("retainGraph", ex.Message);
+    }
+
+    [Fact]
+    public void RetainGraphAllowsASecondBackwardThatAccumulates()
+    {
+        var x = Leaf(1f, 2f);
+        var loss = x.Exp().Sum();
+        loss.Backward(retainGraph: true);
+        loss.Backward();
+        Close([2 * MathF.Exp(1), 2 * MathF.Exp(2)], x.Grad);
+        Assert.Throws<InvalidOperationException>(() => loss.Backward());
+    }
+
+    [Fact]
+    public void DeepChainBackwardDoesNotOverflowTheStack()
+    {
+        var x = Leaf(1f);
+        var y = x;
+        for (int i = 0; i < 20000; i++) y = y * 1f;
+        y.Sum().Backward();
+        Close([1], x.Grad);
+    }
+
+    // ---- Detach ----
+
+    [Fact]
+    public void DetachCutsTheGraph()
+    {
+        var x = RandLeaf(1, 2, 3);
+        var y = x * 2f;
+        var d = y.Detach();
+        Assert.False(d.RequiresGrad);
+        Assert.True(d.IsLeaf);
+        Assert.Null(d.GradFn);
+        (d * x).Sum().Backward();
+        // only the direct path: d(d*x)/dx = d = 2x, not 4x
+        Close(Map(x, v => 2 * v), x.Grad);
+    }
+
+    [Fact]
+    public void DetachSharesStorage()
+    {
+        var x = Leaf(1f, 2f, 3f);
+        var d = x.Detach();
+        Assert.Same(x.UntypedStorage, d.UntypedStorage);
+        d.FillInPlace(9f); // allowed: d does not require grad
+        Close([9, 9, 9], x);
+    }
+
+    // ---- grad mode ----
+
+    [Fact]
+    public void NoGradStopsRecordingAndNestsCorrectly()
+    {
+        var x = Leaf(1f, 2f);
+        Assert.True(Autograd.IsGradEnabled);
+        using (Autograd.NoGrad())
+        {
+            Assert.False(Autograd.IsGradEnabled);
+            using (Autograd.NoGrad()) Assert.False(Autograd.IsGradEnabled);
+            Assert.False(Autograd.IsGradEnabled);
+            var y = x * 2f;
+            Assert.False(y.RequiresGrad);
+            Assert.Null(y.GradFn);
+        }
+        Assert.True(Autograd.IsGradEnabled);
+        Assert.True((x * 2f).RequiresGrad);
+    }
+
+    [Fact]
+    public void EnableGradInsideNoGradRecordsThenRestores()
+    {
+        var x = Leaf(1f, 2f);
+        using (Autograd.NoGrad())
+        {
+            using (Autograd.NoGrad())
+            {
+                using (Autograd.EnableGrad())
+                {
+                    Assert.True(Autograd.IsGradEnabled);
+                    var y = x.Square();
+                    Assert.NotNull(y.GradFn);
+                    y.Sum().Backward();
+                }
+                Assert.False(Autograd.IsGradEnabled);
+            }
+            Assert.False(Autograd.IsGradEnabled);
+        }
+        Assert.True(Autograd.IsGradEnabled);
+        Close([2, 4], x.Grad);
+    }
+
+    [Fact]
+    public void NoGradIsPerThread()
+    {
+        var x = Leaf(1f, 2f);
+        bool otherEnabled = false, otherRecorded = false;
+        using (Autograd.NoGrad())
+        {
+            var t = new Thread(() =>
+            {
+                otherEnabled = Autograd.IsGradEnabled;
+                otherRecorded = (x * 2f).GradFn != null;
+            });
+            t.Start();
+            t.Join();
+            Assert.False(Autograd.IsGradEnabled);
+        }
+        Assert.True(otherEnabled);
+        Assert.True(otherRecorded);
+    }
+
+    [Fact]
+    public void NoGradOnAnotherThreadDoesNotDisableThisOne()
+    {
+        using var started = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var t = new Thread(() =>
+        {
+            using (Autograd.NoGrad()) { started.Set(); release.Wait(); }
+        });
+        t.Start();
+        started.Wait();
+        try
+        {
+            Assert.True(Autograd.IsGradEnabled);
+            Assert.True((Leaf(1f) * 2f).RequiresGrad);
+        }
+        finally { release.Set(); t.Join(); }
+    }
+
+    // ---- leaves ----
+
+    [Fact]
+    public void UserTensorsAreLeavesAndOpResultsAreNot()
+    {
+        var x = Leaf(1f, 2f);
+        var c = Tensor.Of(3f, 4f);
+        Assert.True(x.IsLeaf);
+        Assert.True(c.IsLeaf);
+        var y = x * c;
+        Assert.False(y.IsLeaf);
+        Assert.Equal("Mul", y.GradFn!.Name);
+        var z = c * 2f; // no input requires grad: a leaf that does not require grad
+        Assert.True(z.IsLeaf);
+        Assert.False(z.RequiresGrad);
+    }
+
+    [Fact]
+    public void OnlyLeavesGetGradUnlessRetainGradIsCalled()
+    {
+        var x = Leaf(1f, 2f);
+        var y = x * 3f;
+        var w = x * 2f;
+        w.RetainGrad();
+        (y * w).Sum().Backward();
+        Assert.Null(y.Grad);
+        Close([3, 6], w.Grad); // d(y*w)/dw = y = 3x
+        Close([12, 24], x.Grad); // d(6x^2)/dx
+    }
+
+    [Fact]
+    public void RetainGradOnNonLeafGetsTheFullSummedGradient()
+    {
+        var x = Leaf(1f, 2f);
+        var a = x.Exp();
+        a.RetainGrad();
+        (a * 2f + a * 3f).Sum().Backward();
+        Close([5, 5], a.Grad);
+    }
+
+    [Fact]
+    public void RequiresGradCanOnlyBeChangedOnLeaves()
+    {
+        var y = Leaf(1f) * 2f;
+        Assert.Throws<InvalidOperationException>(() => y.RequiresGrad = false);
+        var d = y.Detach();
+        d.RequiresGrad = true;
+        Assert.True(d.RequiresGrad);
+        d.RequiresGrad = false;
+        Assert.False(d.RequiresGrad);
+    }
+
+    [Fact]
+    public void IntAndBoolTensorsCannotRequireGrad()
+    {
+        Assert.Throws<InvalidOperationException>(() => Tensor.Arange(3).RequiresGrad = true);
+        Assert.Throws<InvalidOperationException>(() => (Tensor.Of(1f) > 0f).RequiresGradInPlace());
+        var i = Tensor.Arange(3);
+        i.RequiresGrad = false; // turning it off is harmless
+        Assert.False(i.RequiresGrad);
+    }
+
+    // ---- graph shapes ----
+
+    [Fact]
+    public void ATensorUsedTwiceSumsBothContributions()
+    {
+        var x = Leaf(1f, -2f, 3f);
+        (x * x).Sum().Backward();
+        Close([2, -4, 6], x.Grad);
+        x.ZeroGrad();
+        (x + x).Sum().Backward();
+        Close([2, 2, 2], x.Grad);
+    }
+
+    [Fact]
+    public void DiamondGraphSumsContributions()
+    {
+        var x = Leaf(0.5f, -1f);
+        var a = x.Exp();
+        var b = a * 2f;
+        var c = a * 3f;
+        (b * c).Sum().Backward(); // 6 e^{2x} -> 12 e^{2x}
+        Close(Map(x, v => 12 * MathF.Exp(2 * v)), x.Grad, 1e-5f);
+    }
+
+    [Fact]
+    public void InputsThatDoNotRequireGradGetNoGrad()
+    {
+        var x = Leaf(1f, 2f);
+        var c = Tensor.Of(3f, 4f);
+        (x * c).Sum().Backward();
+        Assert.Null(c.Grad);
+        Close([3, 4], x.Grad);
+    }
+
+    // ---- leaf gradients are owned buffers ----
+
+    [Fact]
+    public void EachLeafGradIsItsOwnBuffer()
+    {
+        var a = Leaf(1f, 2f);
+        var b = Leaf(3f, 4f);
+        var g = Tensor.Of(1f, 1f);
+        (a + b).Backward(g);
+        Assert.NotSame(a.Grad, b.Grad);
+        Assert.NotSame(a.Grad!.UntypedStorage, b.Grad!.UntypedStorage);
+        Assert.NotSame(g.UntypedStorage, a.Grad.UntypedStorage);
+        a.Grad.FillInPlace(7f);
+        Close([1, 1], b.Grad);
+        g.FillInPlace(0f);
+        Close([1, 1], b.Grad);
+    }
+
+    [Fact]
+    public void RetainedGradIsNotSharedWithALeafGrad()
+    {
+        var x = Leaf(1f, 2f);
+        var y = x + 0f;
+        y.RetainGrad();
+        y.Sum().Backward();
+        x.Grad!.FillInPlace(5f);
+        Close([1, 1], y.Grad);
+    }
+
+    // ---- in-place rules ----
+
+    [Fact]
+    public void InPlaceChangeOfASavedTensorMakesBackwardThrow()
+    {
+        var x = Leaf(1f, 2f);
+        var y = x.Exp(); // Exp saves its output
+        y.MulInPlace(2f);
+        var ex = Assert.Throws<InvalidOperationException>(() => y.Sum().Backward());
+        Assert.Contains("modified in place", ex.Message);
+        Assert.Contains("Exp", ex.Message);
+    }
+
+    [Fact]
+    public void InPlaceChangeOfAnInputSavedByALaterOpMakesBackwardThrow()
+    {
+        var x = Leaf(1f, 2f);
+        var s = x.Sigmoid();
+        var p = s * x; // Mul saves s
+        s.AddInPlace(Tensor.Of(1f, 1f));
+        Assert.Throws<InvalidOperationException>(() => p.Sum().Backward());
+    }
+
+    [Fact]
+    public void InPlaceChangeThroughADetachedAliasIsDetected()
+    {
+        var x = Leaf(1f, 2f);
+        var y = x.Tanh();
+        y.Detach().FillInPlace(0f);
+        Assert.Throws<InvalidOperationException>(() => y.Sum().Backward());
+    }
+
+    [Fact]
+    public void InPlaceOnALeafThatRequiresGradThrows()
+    {
+        var x = Leaf(1f, 2f);
+        Assert.Throws<InvalidOperationException>(() => x.AddInPlace(Tensor.Of(1f, 1f)));
+        Assert.Throws<InvalidOperationException>(() => x.MulInPlace(2f));
+        Assert.Throws<InvalidOperationException>(() => x.FillInPlace(0f));
+        Assert.Throws<InvalidOperationException>(() => x.CopyFrom(Tensor.Of(0f, 0f)));
+        Close([1, 2], x); // nothing was written
+    }
+
+    [Fact]
+    public void InPlaceOnALeafWorksInsideNoGradLikeAnOptimizerStep()
+    {
+        var w = Leaf(1f, 2f);
+        (w * w).Sum().Backward();
+        using (Autograd.NoGrad()) w.SubInPlace(w.Grad! * 0.1f);
+        Close([0.8f, 1.6f], w);
+        Assert.True(w.IsLeaf);
+        Assert.True(w.RequiresGrad);
+        w.ZeroGrad();
+        (w * 3f).Sum().Backward();
+        Close([3, 3], w.Grad);
+    }
+
+    [Fact]
+    public void InPlaceThroughAViewOfAGraphTensorIsNotSupported()
+    {
+        var x = RandLeaf(1, 2, 3);
+        var y = x * 2f;
+        Assert.Throws<NotSupportedException>(() => y.Narrow(0, 0, 1).AddInPlace(Tensor.Ones(1, 3)));
+        Assert.Throws<NotSupportedException>(() => y.T.MulInPlace(2f));
+        Assert.Throws<NotSupportedException>(() => y.Select(1, 0).FillInPlace(0f));
+        Assert.Throws<NotSupportedException>(() => x.T.FillInPlace(0f));
+        // a view of a plain tensor written from a source that requires grad
+        var c = Tensor.Zeros(2, 3);
+        Assert.Throws<NotSupportedException>(() => c.Select(0, 0).CopyFrom(Leaf(1f, 2f, 3f)));
+    }
+
+    [Fact]
+    public void InPlaceOnAViewOfAPlainTensorStillWorks()
+    {
+        var c = Tensor.Zeros(2, 3);
+        c.Select(0, 1).FillInPlace(2f);
+        Close([0, 0, 0, 2, 2, 2], c);
+    }
+
+    [Fact]
+    public void InPlaceOnABaseAfterAViewWasTakenIsNotAWrongGradient()
+    {
+        var x = Leaf(1f, 2f);
+        var y = x * 1f;
+        var v = y.View(2, 1);
+        y.MulInPlace(3f); // v now holds 3x
+        Close([3, 6], v);
+        try
+        {
+            v.Sum().Backward();
+        }
+        catch (InvalidOperationException)
+        {
+            return; // refusing is acceptable; a silently wrong gradient is not
+        }
+        Close([3, 3], x.Grad);
+    }
+
+    [Fact]
+    public void InPlaceOnATensorDoesNotRerouteGradientsOfOpsRecordedBeforeIt()
+    {
+        var x = Leaf(1f, 2f);
+        var y = x * 1f;
+        var z = y + 1f; // Add saves nothing, so no version check can catch a mix-up
+        y.MulInPlace(3f);
+        z.Sum().Backward();
+        Close([1, 1], x.Grad); // z = x + 1, whatever happened to y afterwards
+
+        x.ZeroGrad();
+        var a = x.Square();
+        var s = a.Sum();
+        a.AddInPlace(x);
+        s.Backward();
+        Close([2, 4], x.Grad); // s = sum(x^2)
+
+        x.ZeroGrad();
+        var acc = Tensor.Zeros(2);
+        var c = acc + x; // acc did not require grad here
+        acc.AddInPlace(x); // ...but does now
+        c.Sum().Backward();
+        Close([1, 1], x.Grad);
+    }
+
+    [Fact]
+    public void InPlaceOnAReshapeCopyIsAllowed()
+    {
+        var x = RandLeaf(3, 2, 3);
+        var y = x.T.Reshape(-1); // not viewable: a copy, not a view of x
+        y.AddInPlace(Tensor.Ones(6));
+        (y * y).Sum().Backward();
+        Close(Map(x, v => 2 * (v + 1)), x.Grad);
+    }
+
+    [Fact]
+    public void AddAndSubInPlaceOnNonLeafGiveCorrectGradients()
+    {
+        var x = Leaf(1f, 2f, 3f);
+        var b = Leaf(0.5f);
+        var y = x.Square();
+        y.AddInPlace(b);
+        y.SubInPlace(x);
+        Assert.False(y.IsLeaf);
+        Assert.Equal("SubInPlace", y.GradFn!.Name);
+        (y * Tensor.Of(1f, 2f, 3f)).Sum().Backward();
+        // y = x^2 + b - x; dy/dx = 2x - 1 weighted by (1,2,3); dL/db = 1 + 2 + 3
+        Close([1 * 1, 2 * 3, 3 * 5], x.Grad);
+        Close([6], b.Grad);
+    }
+
+    [Fact]
+    public void InPlaceOnAPlainTensorFromASourceThatRequiresGradRecordsIt()
+    {
+        var acc = Tensor.Zeros(3);
+        var x = Leaf(1f, 2f, 3f);
+        acc.AddInPlace(x.Square());
+        acc.AddInPlace(x);
+        Assert.True(acc.RequiresGrad);
+        Assert.False(acc.IsLeaf);
+        acc.Sum().Backward();
+        Close([3, 5, 7], x.Grad);
+    }
+
+    [Fact]
+    public void MulAndDivInPlaceByConstantsGiveCorrectGradients()
+    {
+        var x = Leaf(1f, 2f, 3f);
+        var y = x.Square();
+        y.MulInPlace(2.5f);
+        y.DivInPlace(Tensor.Of(1f, 2f, 4f));
+        y.Sum().Backward();
+        Close([2.5f * 2 * 1 / 1, 2.5f * 2 * 2 / 2, 2.5f * 2 * 3 / 4], x.Grad);
+    }
+
+    [Fact]
+    public void MulInPlaceByAFactorThatRequiresGradIsRefused()
+    {
+        var y = Leaf(1f, 2f) * 1f;
+        Assert.Throws<NotSupportedException>(() => y.MulInPlace(Leaf(2f, 3f)));
+    }
+
+    [Fact]
+    public void CopyFromReplacesTheGradientPath()
+    {
+        var x = Leaf(1f, 2f, 3f);
+        var b = Leaf(4f);
+        var y = x.Square();
+        y.CopyFrom(b); // broadcast [1] -> [3]
+        (y * x).Sum().Backward();
+        // y no longer depends on x: only the direct factor (y = 4) reaches x; b gets sum of x
+        Close([4, 4, 4], x.Grad);
+        Close([6], b.Grad);
+    }
+
+    [Fact]
+    public void FillInPlaceCutsTheGradientToTheOldValue()
+    {
+        var x = Leaf(1f, 2f);
+        var y = x.Square();
+        y.FillInPlace(3f);
+        Assert.True(y.RequiresGrad);
+        (y * x).Sum().Backward();
+        Close([3, 3], x.Grad);
+    }
+
+    [Fact]
+    public void ClampInPlaceOnNonLeafGivesCorrectGradient()
+    {
+        var x = Leaf(-2f, 0.5f, 2f);
+        var y = x * 2f;
+        y.ClampInPlace(-1f, 1f);
+        Close([-1, 1, 1], y);
+        y.Sum().Backward();
+        Close([0, 2, 0], x.Grad);
+    }
+}
