@@ -586,3 +586,19 @@ public sealed class AutogradTests
         Close([0, 2, 0], x.Grad);
     }
 }
+
+/// <summary>RetainGrad after an in-place write: the retained gradient is the gradient of the tensor's new value.</summary>
+public sealed class RetainGradInPlaceTests
+{
+    [Fact]
+    public void Retained_gradient_follows_an_in_place_write()
+    {
+        var x = Tensor.Of(1, 2, 3).RequiresGradInPlace();
+        var y = (x * 2f).RetainGrad();
+        y.MulInPlace(3f);              // y is now 6x; its retained gradient is d(out)/d(new y)
+        var outp = (y * y).Sum();      // d/dy = 2y = 12x
+        outp.Backward();
+        Assert.Equal(new[] { 12f, 24f, 36f }, y.Grad!.ToArray());
+        Assert.Equal(new[] { 72f, 144f, 216f }, x.Grad!.ToArray()); // d(36x^2)/dx = 72x
+    }
+}

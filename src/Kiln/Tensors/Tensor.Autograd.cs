@@ -129,6 +129,13 @@ public sealed partial class Tensor
         if (!Autograd.IsGradEnabled || !(_requiresGrad || (source != null && source._requiresGrad))) return;
         var old = new Tensor(Storage, _shape, _strides, _offset, DType) { _requiresGrad = _requiresGrad, GradFn = GradFn };
         _requiresGrad = true;
+        var previous = GradFn;
         GradFn = new Node(op, source == null ? [old] : [old, source], backward, saved);
+        // A retained gradient follows the tensor's current value, as in PyTorch.
+        if (previous?.RetainedOutput == this)
+        {
+            previous.RetainedOutput = null;
+            GradFn.RetainedOutput = this;
+        }
     }
 }
