@@ -6,6 +6,9 @@ using Kiln.Bench;
 //   gemm (default): GEMM GFLOPS table at 1 and 2 threads; small: µs per call for lesson 8's and the MLP training step's
 //   small/skinny shapes (--filter keeps labels containing TEXT); lesson8: MatMulVariants table; all: all three;
 //   paths: diagnostic, Kiln alone with each GEMM path forced (packed / unpacked / direct) on small shapes and a grid;
+//   mlp [--reps N] [--profile] [--no-collect]: issue 3's MLP 784-50-ReLU-10 training epoch on Fashion-MNIST, Kiln vs TorchSharp µs/step
+//   (--profile adds Kiln's per-phase/per-node breakdown and a hand-written-kernel reference step; --no-collect skips the
+//   full GC before each timed epoch);
 //   bdn [BenchmarkDotNet args]: the BenchmarkDotNet class (GEMM 1024 and one skinny shape, 2 threads).
 
 string mode = args.Length > 0 && !args[0].StartsWith("--") ? args[0].ToLowerInvariant() : "gemm";
@@ -19,6 +22,7 @@ if (mode == "bdn")
 
 int[] threads = [1, 2];
 string? filter = null;
+bool profile = false;
 bool timeGiven = false;
 for (int i = 0; i < rest.Length; i++)
 {
@@ -27,6 +31,9 @@ for (int i = 0; i < rest.Length; i++)
         case "--threads": threads = rest[++i].Split(',').Select(int.Parse).ToArray(); break;
         case "--time": Measure.TargetSeconds = double.Parse(rest[++i], System.Globalization.CultureInfo.InvariantCulture); timeGiven = true; break;
         case "--filter": filter = rest[++i]; break;
+        case "--reps": MlpBench.Reps = int.Parse(rest[++i]); break;
+        case "--profile": profile = true; break;
+        case "--no-collect": MlpBench.CollectBeforeEpoch = false; break;
         case "--direct-min-work": Kiln.Kernels.Gemm.MinDirectWorkPerThread = long.Parse(rest[++i]); break; // tuning experiments
         default: Console.Error.WriteLine($"unknown option {rest[i]}"); return 2;
     }
@@ -42,8 +49,9 @@ switch (mode)
     case "small": rc = RunSmall(); break;
     case "paths": rc = PathsBench.Run(threads, filter); break;
     case "lesson8": rc = Lesson8Bench.Run(); break;
+    case "mlp": rc = MlpBench.Run(threads, profile); break;
     case "all": rc = GemmBench.Run(threads) | Lesson8Bench.Run() | RunSmall(); break;
-    default: Console.Error.WriteLine($"unknown mode '{mode}' (gemm | small | lesson8 | all | bdn)"); return 2;
+    default: Console.Error.WriteLine($"unknown mode '{mode}' (gemm | small | lesson8 | mlp | all | bdn)"); return 2;
 }
 Console.WriteLine($"\nelapsed {total.Elapsed.TotalSeconds:0.0} s; load avg at end: {Env.LoadAvg()}");
 return rc;
