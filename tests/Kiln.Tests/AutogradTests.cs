@@ -602,3 +602,58 @@ public sealed class RetainGradInPlaceTests
         Assert.Equal(new[] { 72f, 144f, 216f }, x.Grad!.ToArray()); // d(36x^2)/dx = 72x
     }
 }
+
+/// <summary>The engine hands fresh gradient buffers to leaves without copying, but never a buffer someone else holds.</summary>
+public sealed class LeafGradOwnershipTests
+{
+    [Fact]
+    public void A_gradient_passed_to_Backward_never_becomes_a_leafs_Grad_buffer()
+    {
+        var x = Tensor.Of(1, 2, 3).RequiresGradInPlace();
+        var g = Tensor.Of(10, 20, 30);
+        x.Clone().Backward(g);                 // Clone's backward passes g straight through
+        x.Grad!.AddInPlace(Tensor.Of(1, 1, 1));
+        Assert.Equal(new[] { 10f, 20f, 30f }, g.ToArray());
+        Assert.Equal(new[] { 11f, 21f, 31f }, x.Grad.ToArray());
+    }
+
+    [Fact]
+    public void A_fresh_gradient_becomes_the_leafs_Grad_and_later_backwards_accumulate_into_it()
+    {
+        var w = Tensor.Randn(3, 4).RequiresGradInPlace();
+        var x = Tensor.Randn(5, 4);
+        var loss = Kiln.Nn.F.Linear(x, w).Sum();
+        loss.Backward();
+        var first = w.Grad!.ToArray();
+        Kiln.Nn.F.Linear(x, w).Sum().Backward();
+        var twice = w.Grad!.ToArray();
+        for (int i = 0; i < first.Length; i++) Assert.Equal(2 * first[i], twice[i], 4);
+    }
+}
+
+/// <summary>p.AddInPlace(g, alpha), the optimizer update, in its fused (unrecorded) and recorded forms.</summary>
+public sealed class ScaledAddInPlaceTests
+{
+    [Fact]
+    public void Fused_scaled_add_matches_the_composed_form()
+    {
+        var p = Tensor.Randn(50, 784);
+        var g = Tensor.Randn(50, 784);
+        var expected = (p + g * -0.1f).ToArray();
+        using (Autograd.NoGrad()) p.AddInPlace(g, -0.1f);
+        var got = p.ToArray();
+        for (int i = 0; i < got.Length; i++) Assert.Equal(expected[i], got[i], 5);
+    }
+
+    [Fact]
+    public void Recorded_scaled_add_on_a_non_leaf_still_gets_gradients()
+    {
+        var a = Tensor.Of(1, 2).RequiresGradInPlace();
+        var b = Tensor.Of(3, 4).RequiresGradInPlace();
+        var y = a * 1f;
+        y.AddInPlace(b, 0.5f);
+        y.Sum().Backward();
+        Assert.Equal(new[] { 1f, 1f }, a.Grad!.ToArray());
+        Assert.Equal(new[] { 0.5f, 0.5f }, b.Grad!.ToArray());
+    }
+}

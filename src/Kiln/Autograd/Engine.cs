@@ -30,9 +30,11 @@ internal static class BackwardEngine
     public static void Run(Tensor root, Tensor gradient, bool retainGraph)
     {
         using var _ = Autograd.NoGrad();
+        // Gradient buffers that something else may still hold; only a buffer seen nowhere else may become a leaf's Grad.
+        var claimed = new HashSet<Storage>(ReferenceEqualityComparer.Instance) { gradient.Storage };
         if (root.GradFn == null)
         {
-            AccumulateLeaf(root, gradient);
+            AccumulateLeaf(root, gradient, claimed);
             return;
         }
         var order = TopologicalOrder(root.GradFn);
@@ -41,7 +43,7 @@ internal static class BackwardEngine
         {
             var node = order[i];
             if (!grads.Remove(node, out var g)) continue;
-            if (node.RetainedOutput is Tensor kept) AccumulateLeaf(kept, g);
+            if (node.RetainedOutput is Tensor kept) AccumulateLeaf(kept, g, claimed, steal: false);
             var inputGrads = node.Apply(g);
             var inputs = node.Inputs;
             if (inputGrads.Length != inputs.Length)
@@ -54,19 +56,36 @@ internal static class BackwardEngine
                 if (!Shapes.Equal(gi._shape, input._shape))
                     throw new InvalidOperationException($"Backward: {node.Name} produced a gradient of shape {Shapes.Str(gi._shape)} for an input of shape {Shapes.Str(input._shape)}");
                 if (node.InputFns[k] is Node prev)
+                {
+                    claimed.Add(gi.Storage);
                     grads[prev] = grads.TryGetValue(prev, out var acc) ? acc + gi : gi;
+                }
                 else
-                    AccumulateLeaf(input, gi);
+                    AccumulateLeaf(input, gi, claimed);
             }
             if (!retainGraph) node.Release();
         }
     }
 
-    /// <summary>Leaf gradients accumulate across Backward calls, in a buffer the leaf owns.</summary>
-    static void AccumulateLeaf(Tensor leaf, Tensor g)
+    /// <summary>
+    /// Leaf gradients accumulate across Backward calls, in a buffer the leaf owns. A fresh, contiguous gradient that
+    /// nothing else has seen becomes that buffer directly (no copy); anything shared is copied.
+    /// </summary>
+    static void AccumulateLeaf(Tensor leaf, Tensor g, HashSet<Storage> claimed, bool steal = true)
     {
-        if (leaf.Grad == null) leaf.Grad = g.Clone();
-        else leaf.Grad.AddInPlace(g);
+        if (leaf.Grad != null)
+        {
+            leaf.Grad.AddInPlace(g);
+            return;
+        }
+        bool owned = steal && g.DType == DType.Float32 && g._offset == 0 && g.IsContiguous && g.Storage.Length == g.Numel
+            && !g.RequiresGrad && claimed.Add(g.Storage);
+        if (owned) leaf.Grad = g;
+        else
+        {
+            leaf.Grad = g.CopyContiguous();
+            claimed.Add(g.Storage);
+        }
     }
 
     /// <summary>Nodes reachable from root, each after every node that consumes its output (iterative DFS post-order).</summary>

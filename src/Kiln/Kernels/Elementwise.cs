@@ -97,6 +97,25 @@ internal static class Ops
         public static int InvokeInt(int x, int y) => Math.Min(x, y);
     }
 
+    /// <summary>ReLU's backward in one pass: x is the incoming gradient, y the ReLU output; passes x where y &gt; 0.</summary>
+    public struct ReluBackward : IBinaryOp
+    {
+        public static float Invoke(float x, float y) => y > 0f ? x : 0f;
+        public static void Invoke(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> d)
+        {
+            for (int i = 0; i < d.Length; i++) d[i] = y[i] > 0f ? x[i] : 0f;
+        }
+        public static void Invoke(ReadOnlySpan<float> x, float y, Span<float> d)
+        {
+            if (y > 0f) x.CopyTo(d);
+            else d.Clear();
+        }
+        public static void Invoke(float x, ReadOnlySpan<float> y, Span<float> d)
+        {
+            for (int i = 0; i < d.Length; i++) d[i] = y[i] > 0f ? x : 0f;
+        }
+    }
+
     public struct Neg : IUnaryOp
     {
         public static float Invoke(float x) => -x;

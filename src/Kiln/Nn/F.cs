@@ -42,10 +42,25 @@ public static partial class F
             throw new ArgumentException($"Linear: input {Shapes.Str(x._shape)} does not end in the weight's {weight._shape[1]} input features (weight {Shapes.Str(weight._shape)})");
         if (bias != null && (bias.Dim != 1 || bias._shape[0] != weight._shape[0]))
             throw new ArgumentException($"Linear: bias {Shapes.Str(bias._shape)} must be [{weight._shape[0]}] to match weight {Shapes.Str(weight._shape)}");
-        // MatMul reads the transposed view in place, so Wᵀ costs no copy.
-        var y = x.MatMul(weight.T);
-        // y is a fresh tensor, so the bias can go in without another allocation; the in-place add is recorded.
-        return bias == null ? y : y.AddInPlace(bias);
+        // One recorded op rather than MatMul + transpose view + add: the backward then produces each gradient directly in
+        // its parameter's own layout (dW = gᵀ·x is [out, in], contiguous and fresh, so it becomes W.Grad without a copy).
+        Tensor y;
+        using (Autograd.NoGrad())
+        {
+            // MatMul reads the transposed view in place, so Wᵀ costs no copy; y is fresh, so the bias goes in without a temporary.
+            y = x.MatMul(weight.T);
+            if (bias != null) y.AddInPlace(bias);
+        }
+        Tensor[] inputs = bias == null ? [x, weight] : [x, weight, bias];
+        return Tensor.Record(y, "Linear", inputs, g =>
+        {
+            int outF = weight._shape[0], inF = weight._shape[1];
+            var g2 = g.Reshape(-1, outF);
+            var gx = x.RequiresGrad ? g.MatMul(weight) : null;
+            var gw = weight.RequiresGrad ? g2.T.MatMul(x.Reshape(-1, inF)) : null;
+            var gb = bias != null && bias.RequiresGrad ? g2.Sum(0) : null;
+            return bias == null ? [gx, gw] : [gx, gw, gb];
+        }, x, weight);
     }
 
     /// <summary>

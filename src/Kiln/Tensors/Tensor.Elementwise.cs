@@ -182,7 +182,7 @@ public sealed partial class Tensor
     public Tensor Relu()
     {
         var r = Unary<Ops.Relu>("Relu");
-        return Record(r, "Relu", this, g => g * (r > 0f).Float(), r);
+        return Record(r, "Relu", this, g => Binary<Ops.ReluBackward>(g, r, "Relu"), r);
     }
 
     /// <summary>x * x.</summary>
@@ -341,7 +341,21 @@ public sealed partial class Tensor
     }
 
     /// <summary>this += alpha * other, in place.</summary>
-    public Tensor AddInPlace(Tensor other, float alpha) => alpha == 1f ? AddInPlace(other) : AddInPlace(other * alpha);
+    public Tensor AddInPlace(Tensor other, float alpha)
+    {
+        if (alpha == 1f) return AddInPlace(other);
+        // The optimizer's update (p += -lr * g): one fused pass, no temporary, when nothing is recorded.
+        if (!NeedsGrad(this, other) && DType == DType.Float32 && other.DType == DType.Float32 && Shapes.Equal(_shape, other._shape)
+            && IsContiguous && other.IsContiguous && other.Storage != Storage && _base == null)
+        {
+            CheckInPlace("AddInPlace", other);
+            BumpVersion();
+            var d = FloatSpan;
+            System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(other.FloatSpan, alpha, d, d);
+            return this;
+        }
+        return AddInPlace(other * alpha);
+    }
 
     /// <summary>this -= other, in place.</summary>
     public Tensor SubInPlace(Tensor other)
