@@ -1,43 +1,87 @@
 namespace Kiln.Optim;
 
 /// <summary>
-/// Plain stochastic gradient descent, p -= lr * p.Grad (lesson 4's BasicOptim). A minimal optimizer; momentum, weight
-/// decay and parameter groups belong to the full optimizer family.
+/// Stochastic gradient descent with PyTorch's semantics: g = grad + wd*p (L2, or p *= 1 - lr*wd when decoupled);
+/// with momentum, buf = g on the first step, then buf = momentum*buf + (1 - dampening)*g; g = nesterov ? g + momentum*buf : buf;
+/// p -= lr*g. Without momentum and weight decay it is lesson 4's plain p -= lr*grad.
 /// </summary>
-public sealed class SGD
+public sealed class SGD : Optimizer
 {
-    readonly Tensor[] _parameters;
+    /// <summary>Nesterov momentum (needs momentum &gt; 0 and dampening 0, as PyTorch).</summary>
+    public bool Nesterov { get; }
 
-    /// <summary>The tensors this optimizer updates.</summary>
-    public IReadOnlyList<Tensor> Parameters => _parameters;
+    /// <summary>Weight decay applied to the weights (p *= 1 - lr*wd, miniai's reg_step) instead of added to the gradient (L2).</summary>
+    public bool DecoupledWeightDecay { get; }
 
-    /// <summary>Learning rate (settable, e.g. by a schedule).</summary>
-    public float Lr { get; set; }
+    /// <summary>SGD over one group of parameters (e.g. <c>model.Parameters()</c>).</summary>
+    public SGD(IEnumerable<Tensor> parameters, double lr, double momentum = 0, double dampening = 0, double weightDecay = 0,
+               bool nesterov = false, bool decoupledWeightDecay = false)
+        : this(OneGroup(parameters), lr, momentum, dampening, weightDecay, nesterov, decoupledWeightDecay) { }
 
-    /// <summary>An optimizer over parameters (e.g. <c>model.Parameters()</c>) with learning rate lr.</summary>
-    public SGD(IEnumerable<Tensor> parameters, float lr)
+    /// <summary>SGD over parameter groups (e.g. a smaller lr for a pretrained body); unset group keys take these defaults.</summary>
+    public SGD(IEnumerable<ParamGroup> groups, double lr, double momentum = 0, double dampening = 0, double weightDecay = 0,
+               bool nesterov = false, bool decoupledWeightDecay = false)
+        : base(groups, new Dictionary<string, double>
+        {
+            ["lr"] = lr, ["momentum"] = momentum, ["dampening"] = dampening, ["weight_decay"] = weightDecay,
+        }, "SGD")
     {
-        ArgumentNullException.ThrowIfNull(parameters);
-        _parameters = [.. parameters];
-        if (_parameters.Length == 0) throw new ArgumentException("SGD: got an empty parameter list");
-        for (int i = 0; i < _parameters.Length; i++)
-            if (_parameters[i].DType != DType.Float32)
-                throw new ArgumentException($"SGD: parameter {i} must be float32, got {_parameters[i].DType.Name()}");
-        if (!(lr >= 0)) throw new ArgumentException($"SGD: learning rate must be non-negative, got {lr}");
-        Lr = lr;
+        if (!(momentum >= 0)) throw new ArgumentException($"SGD: momentum must be non-negative, got {momentum}");
+        if (!(weightDecay >= 0)) throw new ArgumentException($"SGD: weight decay must be non-negative, got {weightDecay}");
+        if (nesterov && (momentum <= 0 || dampening != 0))
+            throw new ArgumentException($"SGD: Nesterov momentum requires a momentum and zero dampening, got momentum {momentum}, dampening {dampening}");
+        Nesterov = nesterov;
+        DecoupledWeightDecay = decoupledWeightDecay;
     }
 
-    /// <summary>Updates every parameter that has a gradient in place (not recorded): p -= lr * p.Grad.</summary>
-    public void Step()
+    /// <inheritdoc/>
+    protected override void Update(ParamGroup group, Span<float> p, ReadOnlySpan<float> g, ParamState state)
     {
-        using var _ = Autograd.NoGrad();
-        foreach (var p in _parameters)
-            if (p.Grad is Tensor g) p.AddInPlace(g, -Lr);
+        float lr = (float)group.Lr, mom = (float)group.Momentum, damp = 1f - (float)group.Get("dampening"), wd = (float)group.WeightDecay;
+        float l2 = DecoupledWeightDecay ? 0f : wd;
+        if (DecoupledWeightDecay && wd != 0) System.Numerics.Tensors.TensorPrimitives.Multiply(p, 1f - lr * wd, p);
+        if (mom == 0)
+        {
+            if (l2 == 0) System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(g, -lr, p, p);
+            else for (int i = 0; i < p.Length; i++) p[i] -= lr * (g[i] + l2 * p[i]);
+            return;
+        }
+        bool first = !HasBuffer(state, "momentum_buffer");
+        var buf = Buffer(state, "momentum_buffer", p.Length);
+        for (int i = 0; i < p.Length; i++)
+        {
+            float d = g[i] + l2 * p[i];
+            float b = first ? d : mom * buf[i] + damp * d;
+            buf[i] = b;
+            p[i] -= lr * (Nesterov ? d + mom * b : b);
+        }
     }
+}
 
-    /// <summary>Clears the gradients (sets them to null, or zeroes them in place when setToNull is false).</summary>
-    public void ZeroGrad(bool setToNull = true)
+/// <summary>
+/// Lesson 18's Momentum: an exponentially weighted average of the gradients, starting at zero,
+/// grad_avg = mom*grad_avg + (1 - mom)*grad; p -= lr*grad_avg. Weight decay is decoupled (p *= 1 - lr*wd), as miniai's.
+/// </summary>
+public sealed class Momentum : Optimizer
+{
+    /// <summary>Momentum over one group of parameters.</summary>
+    public Momentum(IEnumerable<Tensor> parameters, double lr, double mom = 0.9, double weightDecay = 0)
+        : this(OneGroup(parameters), lr, mom, weightDecay) { }
+
+    /// <summary>Momentum over parameter groups.</summary>
+    public Momentum(IEnumerable<ParamGroup> groups, double lr, double mom = 0.9, double weightDecay = 0)
+        : base(groups, new Dictionary<string, double> { ["lr"] = lr, ["momentum"] = mom, ["weight_decay"] = weightDecay }, "Momentum") { }
+
+    /// <inheritdoc/>
+    protected override void Update(ParamGroup group, Span<float> p, ReadOnlySpan<float> g, ParamState state)
     {
-        foreach (var p in _parameters) p.ZeroGrad(setToNull);
+        float lr = (float)group.Lr, mom = (float)group.Momentum, wd = (float)group.WeightDecay;
+        if (wd != 0) System.Numerics.Tensors.TensorPrimitives.Multiply(p, 1f - lr * wd, p);
+        var avg = Buffer(state, "grad_avg", p.Length);
+        for (int i = 0; i < p.Length; i++)
+        {
+            avg[i] = avg[i] * mom + g[i] * (1f - mom);
+            p[i] -= lr * avg[i];
+        }
     }
 }
