@@ -63,7 +63,7 @@ def rowkernel(form, R, V):
 
 def dotkernel(RA, RB):
     name = f"Dot{RA}x{RB}"
-    w(f"    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; {RA}, j &lt; {RB}: dot products over k in 16-lane partial sums (the last step masked by <paramref name=\"kMask\"/>), then Vector512.Sum.</summary>")
+    w(f"    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; {RA}, j &lt; {RB}: dot products over k in 16-lane partial sums (the last step masked by <paramref name=\"kMask\"/>), then <see cref=\"Reduce4x4\"/>.</summary>")
     w(f"    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
     w(f"    static void {name}(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, Vector512<float> kMask, bool load)")
     w("    {")
@@ -86,9 +86,18 @@ def dotkernel(RA, RB):
         fm = " ".join(f"s{i}_{j} = Vector512.FusedMultiplyAdd(x, y{j}, s{i}_{j});" for j in range(RB))
         w(f"            {{ var x = Avx512F.MaskLoad(a{i} + p, kMask, Vector512<float>.Zero); {fm} }}")
     w("        }")
+    # Column-major argument order: Reduce4x4 puts the sum of argument 4q + L in lane 4L + q (row L, column q).
+    args = [f"s{i}_{j}" if i < RA and j < RB else "default" for j in range(4) for i in range(4)]
+    w(f"        var sums = Reduce4x4({', '.join(args)});")
     for i in range(RA):
-        for j in range(RB):
-            w(f"        {{ float s = Vector512.Sum(s{i}_{j}); float* d = c + {i} * ldc + {j}; *d = load ? *d + s : s; }}")
+        w(f"        {{")
+        w(f"            var r = Avx512F.ExtractVector128(sums, {i}); float* d = c + {i} * ldc;")
+        if RB == 4:
+            w(f"            (load ? Vector128.Load(d) + r : r).Store(d);")
+        else:
+            for j in range(RB):
+                w(f"            d[{j}] = load ? d[{j}] + r.GetElement({j}) : r.GetElement({j});")
+        w(f"        }}")
     w("    }")
     w("")
 

@@ -173,6 +173,61 @@ public sealed class GemmTests
             }
     }
 
+    /// <summary>The Dot kernels (A·Bᵀ, both operands contiguous along k) forced for every shape, and the Bᵀ copy + Rows kernels forced.</summary>
+    [Fact]
+    public void DirectDotAndCopyPaths_MatchNaiveLoop_EdgeSizesTrainingShapesAccumulateAndViews()
+    {
+        if (!GemmDirect.IsSupported) return; // the direct kernels need AVX-512F
+        foreach (var cfg in new[] { Gemm.Current.WithPathMode(4), Gemm.Current.WithPathMode(5) })
+        {
+            foreach (int m in EdgeSizes)
+                foreach (int n in EdgeSizes)
+                    foreach (int k in EdgeSizes.Concat([16, 17, 784]))
+                    {
+                        CheckProduct(false, true, m, n, k, pad: 0, accumulate: false, cfg);
+                        CheckProduct(false, true, m, n, k, pad: 3, accumulate: true, cfg);
+                    }
+            foreach (var (m, n, k) in new[] { (64, 50, 784), (64, 10, 50), (64, 50, 10), (64, 784, 50), (16, 50, 784), (1, 50, 784), (5, 10, 784) })
+                foreach (var transA in new[] { false, true })
+                    foreach (var transB in new[] { false, true })
+                    {
+                        CheckProduct(transA, transB, m, n, k, pad: 0, accumulate: false, cfg);
+                        CheckProduct(transA, transB, m, n, k, pad: 1, accumulate: true, cfg);
+                    }
+        }
+    }
+
+    /// <summary>
+    /// A Dot-kernel element does not depend on where its row and column fall in the 4x4 blocks (full or edge block, first row or
+    /// not): C computed from A and B shifted by one to three rows equals the matching part of the full C bit for bit. This is
+    /// what makes any split of C across threads give the same bits.
+    /// </summary>
+    [Theory]
+    [InlineData(64, 50, 784)]
+    [InlineData(65, 63, 65)]
+    [InlineData(7, 9, 33)]
+    public void DotPath_ElementIsIndependentOfItsBlockPosition(int m, int n, int k)
+    {
+        if (!GemmDirect.IsSupported) return;
+        var cfg = Gemm.Current.WithPathMode(4);
+        var rng = new Random(m + 3 * n + k);
+        var a = RandomMatrix(rng, m, k, k);
+        var b = RandomMatrix(rng, n, k, k);
+        var full = new float[m * n];
+        Gemm.Sgemm(cfg, false, true, m, n, k, a, k, b, k, full, n);
+        foreach (var (di, dj) in new[] { (1, 0), (0, 1), (2, 3), (3, 2) })
+        {
+            int ms = m - di, ns = n - dj;
+            if (ms <= 0 || ns <= 0) continue;
+            var part = new float[ms * ns];
+            Gemm.Sgemm(cfg, false, true, ms, ns, k, a.AsSpan(di * k), k, b.AsSpan(dj * k), k, part, ns);
+            for (int i = 0; i < ms; i++)
+                for (int j = 0; j < ns; j++)
+                    Assert.True(BitConverter.SingleToInt32Bits(part[i * ns + j]) == BitConverter.SingleToInt32Bits(full[(i + di) * n + j + dj]),
+                        $"C[{i + di},{j + dj}] differs when the product starts at row {di}, column {dj}");
+        }
+    }
+
     /// <summary>
     /// The Rows kernels (op(B) = B, or Bᵀ copied to k x n first) compute each C element as the same in-order FMA chain as the
     /// packed micro-kernel, so the two paths agree bit for bit; the Dot kernels (op(A) = A, op(B) = Bᵀ, few rows) only to rounding.

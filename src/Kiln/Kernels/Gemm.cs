@@ -94,9 +94,10 @@ public static unsafe class Gemm
     /// <summary>Minimum multiply-adds per thread before another thread is worth waking (measured).</summary>
     internal static long MinWorkPerThread = 1L << 21;
 
-    /// <summary>The same for the direct path (kept equal: 2^20 sped up 64x784x50 at two threads on a quiet core but slowed the
-    /// Bᵀ-copying 64x50x784 and loses whenever the other core is busy, which on this shared machine it usually is).</summary>
-    internal static long MinDirectWorkPerThread = 1L << 21;
+    /// <summary>The same for the direct path: 2^20, so the MLP's 64x50x784 / 64x784x50 / 50x784x64 products (2.5M multiply-adds)
+    /// take both cores at two threads (measured at 2 threads, the other core partly busy: 64x50x784 Dot 29 -> 18-20 µs,
+    /// 64x784x50 22 -> 18, 50x784x64 22 -> 13-15). Threads split only C's rows, so the bits do not change.</summary>
+    internal static long MinDirectWorkPerThread = 1L << 20;
 
     /// <summary>
     /// A micro-kernel (kc steps over an MR-row A panel and an NR-column B panel, tile at c with row stride ldc;
@@ -106,7 +107,8 @@ public static unsafe class Gemm
     {
         public required int Mr, Nr, Kc, Mc, Nc;
         /// <summary>Which path to take: 0 = choose by shape (<see cref="ChoosePath"/>), 1 = always packed, 2 = always the scalar-row
-        /// unpacked loops, 3 = the direct kernels (<see cref="GemmDirect"/>; where they don't apply, as 2).</summary>
+        /// unpacked loops, 3 = the direct kernels (<see cref="GemmDirect"/>; where they don't apply, as 2), 4 = the direct kernels
+        /// with the Dot kernels for every A·Bᵀ, 5 = the direct kernels never using the Dot kernels (Bᵀ always copied).</summary>
         public int PathMode;
         public required delegate*<int, float*, float*, float*, nint, bool, void> Kernel;
         public required string Name;
@@ -151,10 +153,11 @@ public static unsafe class Gemm
             return;
         }
         int path = cfg.PathMode != 0 ? cfg.PathMode : ChoosePath(transA, transB, m, n, k);
-        if (path == 3 && !GemmDirect.IsSupported) path = 2;
-        if (path == 3)
+        if (path >= 3 && !GemmDirect.IsSupported) path = 2;
+        if (path >= 3)
         {
-            RunDirect(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+            bool dot = transB && !transA && (path == 4 || (path == 3 && PreferDot(m, n, k)));
+            RunDirect(transA, transB, dot, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
             return;
         }
         if (path == 2)
@@ -194,9 +197,9 @@ public static unsafe class Gemm
     /// costs n·k moves against m·n·k multiply-adds). Threads split C's rows only, after the copy.
     /// </summary>
     [SkipLocalsInit]
-    static void RunDirect(bool transA, bool transB, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
+    static void RunDirect(bool transA, bool transB, bool dot, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
     {
-        if (transB && (transA || !PreferDot(m, n, k)))
+        if (transB && !dot)
         {
             long size = (long)k * n;
             float* bt;
@@ -425,7 +428,10 @@ public static unsafe class Gemm
 
     /// <summary>On the direct path with op(A) = A, op(B) = Bᵀ: dot products (cost ~ one horizontal sum per C element) rather than
     /// transposing B (cost ~ n·k moves) when C has few rows for the length of k.</summary>
-    internal static bool PreferDot(int m, int n, int k) => (long)m * 16 <= k;
+    /// <remarks>Measured (<c>bench/run.sh paths</c>, forced modes 4 and 5) after the Dot kernels got a one-pass 4x4 tree
+    /// reduction: Dot also wins for long k against a Bᵀ of at most 64 rows that stays in L2 (64x50x784, the MLP's forward: 28.5 vs
+    /// 30 µs; 64x16x784 8.6 vs 10; 128x16x784 17 vs 20), and loses when Bᵀ has hundreds of rows (64x784x784 1.5x slower).</remarks>
+    internal static bool PreferDot(int m, int n, int k) => (long)m * 16 <= k || (n <= 64 && k >= 512);
 
     // ---- unpacked path ----------------------------------------------------------------------------------------------
 

@@ -16,7 +16,8 @@ namespace Kiln.Kernels;
 /// R·V FMAs. Each C element is one FMA chain over k in order starting from 0 (or from C when accumulating): exactly
 /// the arithmetic of the packed micro-kernel, so the Rows path and the packed path give bit-identical results.</item>
 /// <item><b>Dot</b> (op(A) = A, op(B) = Bᵀ: rows of A and of B both contiguous along k): an Ra x Rb block of dot products
-/// (Ra, Rb &lt;= 4) in 16-lane partial sums over k (the last step masked), then <see cref="Vector512.Sum"/>.</item>
+/// (Ra, Rb &lt;= 4) in 16-lane partial sums over k (the last step masked), then one tree reduction of all 16 accumulators
+/// into one vector (<see cref="Reduce4x4"/>, the same lane order for every element).</item>
 /// </list>
 /// Each C element's arithmetic depends only on k (and, for Dot, the fixed lane split), never on the block it fell in or the
 /// rows a thread was given, so any split of C's rows gives bit-identical results.
@@ -32,6 +33,34 @@ static unsafe partial class GemmDirect
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<float> FirstLanes(int count) => Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle();
+
+    /// <summary>
+    /// Horizontal sums of 16 vectors in one pass: lane 4L + q of the result is the sum of the 16 lanes of v[4q + L]. Every
+    /// sum is the same tree over the lanes, (((l + l+8) + (l+4 + l+12)) pairs, then lanes 0+2, 1+3, then those two), whatever
+    /// the other inputs are; the Dot kernels pass zero for the accumulators their edge blocks don't have.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> Reduce4x4(
+        Vector512<float> v0, Vector512<float> v1, Vector512<float> v2, Vector512<float> v3,
+        Vector512<float> v4, Vector512<float> v5, Vector512<float> v6, Vector512<float> v7,
+        Vector512<float> v8, Vector512<float> v9, Vector512<float> v10, Vector512<float> v11,
+        Vector512<float> v12, Vector512<float> v13, Vector512<float> v14, Vector512<float> v15)
+    {
+        // Level 1: 128-bit chunks c and c+2 of a pair -> [a02, a13, b02, b13].
+        var x0 = Halves(v0, v1); var x1 = Halves(v2, v3); var x2 = Halves(v4, v5); var x3 = Halves(v6, v7);
+        var x4 = Halves(v8, v9); var x5 = Halves(v10, v11); var x6 = Halves(v12, v13); var x7 = Halves(v14, v15);
+        // Level 2: [a02, a13, b02, b13] + [c02, c13, d02, d13] -> [a, b, c, d] (4 partial sums per 128-bit chunk).
+        var y0 = Quarters(x0, x1); var y1 = Quarters(x2, x3); var y2 = Quarters(x4, x5); var y3 = Quarters(x6, x7);
+        // Level 3 and 4 within 128-bit chunks (vshufps): chunk L of the result holds v[L], v[4+L], v[8+L], v[12+L].
+        var z0 = Avx512F.Shuffle(y0, y1, 0x44) + Avx512F.Shuffle(y0, y1, 0xEE);
+        var z1 = Avx512F.Shuffle(y2, y3, 0x44) + Avx512F.Shuffle(y2, y3, 0xEE);
+        return Avx512F.Shuffle(z0, z1, 0x88) + Avx512F.Shuffle(z0, z1, 0xDD);
+
+        static Vector512<float> Halves(Vector512<float> a, Vector512<float> b) =>
+            Avx512F.Shuffle4x128(a, b, 0x44) + Avx512F.Shuffle4x128(a, b, 0xEE);
+        static Vector512<float> Quarters(Vector512<float> a, Vector512<float> b) =>
+            Avx512F.Shuffle4x128(a, b, 0x88) + Avx512F.Shuffle4x128(a, b, 0xDD);
+    }
 
     /// <summary>Rows [i0,i1) of C = op(A)·op(B) (or C += when <paramref name="load"/>), all n columns; k &gt; 0.</summary>
     internal static void Run(bool transA, bool transB, int i0, int i1, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)

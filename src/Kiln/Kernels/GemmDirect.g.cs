@@ -1533,7 +1533,7 @@ static unsafe partial class GemmDirect
         c5_0.Store(c + 5 * ldc + 0); c5_1.Store(c + 5 * ldc + 16); c5_2.Store(c + 5 * ldc + 32); Avx512F.MaskStore(c + 5 * ldc + 48, mask, c5_3);
     }
 
-    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 1, j &lt; 1: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then Vector512.Sum.</summary>
+    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 1, j &lt; 1: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then <see cref="Reduce4x4"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Dot1x1(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, Vector512<float> kMask, bool load)
     {
@@ -1551,10 +1551,14 @@ static unsafe partial class GemmDirect
             var y0 = Avx512F.MaskLoad(b0 + p, kMask, Vector512<float>.Zero);
             { var x = Avx512F.MaskLoad(a0 + p, kMask, Vector512<float>.Zero); s0_0 = Vector512.FusedMultiplyAdd(x, y0, s0_0); }
         }
-        { float s = Vector512.Sum(s0_0); float* d = c + 0 * ldc + 0; *d = load ? *d + s : s; }
+        var sums = Reduce4x4(s0_0, default, default, default, default, default, default, default, default, default, default, default, default, default, default, default);
+        {
+            var r = Avx512F.ExtractVector128(sums, 0); float* d = c + 0 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+        }
     }
 
-    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 1, j &lt; 2: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then Vector512.Sum.</summary>
+    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 1, j &lt; 2: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then <see cref="Reduce4x4"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Dot1x2(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, Vector512<float> kMask, bool load)
     {
@@ -1575,11 +1579,15 @@ static unsafe partial class GemmDirect
             var y1 = Avx512F.MaskLoad(b1 + p, kMask, Vector512<float>.Zero);
             { var x = Avx512F.MaskLoad(a0 + p, kMask, Vector512<float>.Zero); s0_0 = Vector512.FusedMultiplyAdd(x, y0, s0_0); s0_1 = Vector512.FusedMultiplyAdd(x, y1, s0_1); }
         }
-        { float s = Vector512.Sum(s0_0); float* d = c + 0 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s0_1); float* d = c + 0 * ldc + 1; *d = load ? *d + s : s; }
+        var sums = Reduce4x4(s0_0, default, default, default, s0_1, default, default, default, default, default, default, default, default, default, default, default);
+        {
+            var r = Avx512F.ExtractVector128(sums, 0); float* d = c + 0 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+            d[1] = load ? d[1] + r.GetElement(1) : r.GetElement(1);
+        }
     }
 
-    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 1, j &lt; 3: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then Vector512.Sum.</summary>
+    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 1, j &lt; 3: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then <see cref="Reduce4x4"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Dot1x3(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, Vector512<float> kMask, bool load)
     {
@@ -1603,12 +1611,16 @@ static unsafe partial class GemmDirect
             var y2 = Avx512F.MaskLoad(b2 + p, kMask, Vector512<float>.Zero);
             { var x = Avx512F.MaskLoad(a0 + p, kMask, Vector512<float>.Zero); s0_0 = Vector512.FusedMultiplyAdd(x, y0, s0_0); s0_1 = Vector512.FusedMultiplyAdd(x, y1, s0_1); s0_2 = Vector512.FusedMultiplyAdd(x, y2, s0_2); }
         }
-        { float s = Vector512.Sum(s0_0); float* d = c + 0 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s0_1); float* d = c + 0 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s0_2); float* d = c + 0 * ldc + 2; *d = load ? *d + s : s; }
+        var sums = Reduce4x4(s0_0, default, default, default, s0_1, default, default, default, s0_2, default, default, default, default, default, default, default);
+        {
+            var r = Avx512F.ExtractVector128(sums, 0); float* d = c + 0 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+            d[1] = load ? d[1] + r.GetElement(1) : r.GetElement(1);
+            d[2] = load ? d[2] + r.GetElement(2) : r.GetElement(2);
+        }
     }
 
-    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 1, j &lt; 4: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then Vector512.Sum.</summary>
+    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 1, j &lt; 4: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then <see cref="Reduce4x4"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Dot1x4(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, Vector512<float> kMask, bool load)
     {
@@ -1635,13 +1647,14 @@ static unsafe partial class GemmDirect
             var y3 = Avx512F.MaskLoad(b3 + p, kMask, Vector512<float>.Zero);
             { var x = Avx512F.MaskLoad(a0 + p, kMask, Vector512<float>.Zero); s0_0 = Vector512.FusedMultiplyAdd(x, y0, s0_0); s0_1 = Vector512.FusedMultiplyAdd(x, y1, s0_1); s0_2 = Vector512.FusedMultiplyAdd(x, y2, s0_2); s0_3 = Vector512.FusedMultiplyAdd(x, y3, s0_3); }
         }
-        { float s = Vector512.Sum(s0_0); float* d = c + 0 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s0_1); float* d = c + 0 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s0_2); float* d = c + 0 * ldc + 2; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s0_3); float* d = c + 0 * ldc + 3; *d = load ? *d + s : s; }
+        var sums = Reduce4x4(s0_0, default, default, default, s0_1, default, default, default, s0_2, default, default, default, s0_3, default, default, default);
+        {
+            var r = Avx512F.ExtractVector128(sums, 0); float* d = c + 0 * ldc;
+            (load ? Vector128.Load(d) + r : r).Store(d);
+        }
     }
 
-    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 2, j &lt; 1: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then Vector512.Sum.</summary>
+    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 2, j &lt; 1: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then <see cref="Reduce4x4"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Dot2x1(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, Vector512<float> kMask, bool load)
     {
@@ -1662,11 +1675,18 @@ static unsafe partial class GemmDirect
             { var x = Avx512F.MaskLoad(a0 + p, kMask, Vector512<float>.Zero); s0_0 = Vector512.FusedMultiplyAdd(x, y0, s0_0); }
             { var x = Avx512F.MaskLoad(a1 + p, kMask, Vector512<float>.Zero); s1_0 = Vector512.FusedMultiplyAdd(x, y0, s1_0); }
         }
-        { float s = Vector512.Sum(s0_0); float* d = c + 0 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_0); float* d = c + 1 * ldc + 0; *d = load ? *d + s : s; }
+        var sums = Reduce4x4(s0_0, s1_0, default, default, default, default, default, default, default, default, default, default, default, default, default, default);
+        {
+            var r = Avx512F.ExtractVector128(sums, 0); float* d = c + 0 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+        }
+        {
+            var r = Avx512F.ExtractVector128(sums, 1); float* d = c + 1 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+        }
     }
 
-    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 2, j &lt; 2: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then Vector512.Sum.</summary>
+    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 2, j &lt; 2: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then <see cref="Reduce4x4"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Dot2x2(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, Vector512<float> kMask, bool load)
     {
@@ -1690,13 +1710,20 @@ static unsafe partial class GemmDirect
             { var x = Avx512F.MaskLoad(a0 + p, kMask, Vector512<float>.Zero); s0_0 = Vector512.FusedMultiplyAdd(x, y0, s0_0); s0_1 = Vector512.FusedMultiplyAdd(x, y1, s0_1); }
             { var x = Avx512F.MaskLoad(a1 + p, kMask, Vector512<float>.Zero); s1_0 = Vector512.FusedMultiplyAdd(x, y0, s1_0); s1_1 = Vector512.FusedMultiplyAdd(x, y1, s1_1); }
         }
-        { float s = Vector512.Sum(s0_0); float* d = c + 0 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s0_1); float* d = c + 0 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_0); float* d = c + 1 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_1); float* d = c + 1 * ldc + 1; *d = load ? *d + s : s; }
+        var sums = Reduce4x4(s0_0, s1_0, default, default, s0_1, s1_1, default, default, default, default, default, default, default, default, default, default);
+        {
+            var r = Avx512F.ExtractVector128(sums, 0); float* d = c + 0 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+            d[1] = load ? d[1] + r.GetElement(1) : r.GetElement(1);
+        }
+        {
+            var r = Avx512F.ExtractVector128(sums, 1); float* d = c + 1 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+            d[1] = load ? d[1] + r.GetElement(1) : r.GetElement(1);
+        }
     }
 
-    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 2, j &lt; 3: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then Vector512.Sum.</summary>
+    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 2, j &lt; 3: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then <see cref="Reduce4x4"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Dot2x3(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, Vector512<float> kMask, bool load)
     {
@@ -1723,15 +1750,22 @@ static unsafe partial class GemmDirect
             { var x = Avx512F.MaskLoad(a0 + p, kMask, Vector512<float>.Zero); s0_0 = Vector512.FusedMultiplyAdd(x, y0, s0_0); s0_1 = Vector512.FusedMultiplyAdd(x, y1, s0_1); s0_2 = Vector512.FusedMultiplyAdd(x, y2, s0_2); }
             { var x = Avx512F.MaskLoad(a1 + p, kMask, Vector512<float>.Zero); s1_0 = Vector512.FusedMultiplyAdd(x, y0, s1_0); s1_1 = Vector512.FusedMultiplyAdd(x, y1, s1_1); s1_2 = Vector512.FusedMultiplyAdd(x, y2, s1_2); }
         }
-        { float s = Vector512.Sum(s0_0); float* d = c + 0 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s0_1); float* d = c + 0 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s0_2); float* d = c + 0 * ldc + 2; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_0); float* d = c + 1 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_1); float* d = c + 1 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_2); float* d = c + 1 * ldc + 2; *d = load ? *d + s : s; }
+        var sums = Reduce4x4(s0_0, s1_0, default, default, s0_1, s1_1, default, default, s0_2, s1_2, default, default, default, default, default, default);
+        {
+            var r = Avx512F.ExtractVector128(sums, 0); float* d = c + 0 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+            d[1] = load ? d[1] + r.GetElement(1) : r.GetElement(1);
+            d[2] = load ? d[2] + r.GetElement(2) : r.GetElement(2);
+        }
+        {
+            var r = Avx512F.ExtractVector128(sums, 1); float* d = c + 1 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+            d[1] = load ? d[1] + r.GetElement(1) : r.GetElement(1);
+            d[2] = load ? d[2] + r.GetElement(2) : r.GetElement(2);
+        }
     }
 
-    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 2, j &lt; 4: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then Vector512.Sum.</summary>
+    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 2, j &lt; 4: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then <see cref="Reduce4x4"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Dot2x4(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, Vector512<float> kMask, bool load)
     {
@@ -1761,17 +1795,18 @@ static unsafe partial class GemmDirect
             { var x = Avx512F.MaskLoad(a0 + p, kMask, Vector512<float>.Zero); s0_0 = Vector512.FusedMultiplyAdd(x, y0, s0_0); s0_1 = Vector512.FusedMultiplyAdd(x, y1, s0_1); s0_2 = Vector512.FusedMultiplyAdd(x, y2, s0_2); s0_3 = Vector512.FusedMultiplyAdd(x, y3, s0_3); }
             { var x = Avx512F.MaskLoad(a1 + p, kMask, Vector512<float>.Zero); s1_0 = Vector512.FusedMultiplyAdd(x, y0, s1_0); s1_1 = Vector512.FusedMultiplyAdd(x, y1, s1_1); s1_2 = Vector512.FusedMultiplyAdd(x, y2, s1_2); s1_3 = Vector512.FusedMultiplyAdd(x, y3, s1_3); }
         }
-        { float s = Vector512.Sum(s0_0); float* d = c + 0 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s0_1); float* d = c + 0 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s0_2); float* d = c + 0 * ldc + 2; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s0_3); float* d = c + 0 * ldc + 3; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_0); float* d = c + 1 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_1); float* d = c + 1 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_2); float* d = c + 1 * ldc + 2; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_3); float* d = c + 1 * ldc + 3; *d = load ? *d + s : s; }
+        var sums = Reduce4x4(s0_0, s1_0, default, default, s0_1, s1_1, default, default, s0_2, s1_2, default, default, s0_3, s1_3, default, default);
+        {
+            var r = Avx512F.ExtractVector128(sums, 0); float* d = c + 0 * ldc;
+            (load ? Vector128.Load(d) + r : r).Store(d);
+        }
+        {
+            var r = Avx512F.ExtractVector128(sums, 1); float* d = c + 1 * ldc;
+            (load ? Vector128.Load(d) + r : r).Store(d);
+        }
     }
 
-    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 3, j &lt; 1: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then Vector512.Sum.</summary>
+    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 3, j &lt; 1: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then <see cref="Reduce4x4"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Dot3x1(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, Vector512<float> kMask, bool load)
     {
@@ -1795,12 +1830,22 @@ static unsafe partial class GemmDirect
             { var x = Avx512F.MaskLoad(a1 + p, kMask, Vector512<float>.Zero); s1_0 = Vector512.FusedMultiplyAdd(x, y0, s1_0); }
             { var x = Avx512F.MaskLoad(a2 + p, kMask, Vector512<float>.Zero); s2_0 = Vector512.FusedMultiplyAdd(x, y0, s2_0); }
         }
-        { float s = Vector512.Sum(s0_0); float* d = c + 0 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_0); float* d = c + 1 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s2_0); float* d = c + 2 * ldc + 0; *d = load ? *d + s : s; }
+        var sums = Reduce4x4(s0_0, s1_0, s2_0, default, default, default, default, default, default, default, default, default, default, default, default, default);
+        {
+            var r = Avx512F.ExtractVector128(sums, 0); float* d = c + 0 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+        }
+        {
+            var r = Avx512F.ExtractVector128(sums, 1); float* d = c + 1 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+        }
+        {
+            var r = Avx512F.ExtractVector128(sums, 2); float* d = c + 2 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+        }
     }
 
-    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 3, j &lt; 2: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then Vector512.Sum.</summary>
+    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 3, j &lt; 2: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then <see cref="Reduce4x4"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Dot3x2(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, Vector512<float> kMask, bool load)
     {
@@ -1827,15 +1872,25 @@ static unsafe partial class GemmDirect
             { var x = Avx512F.MaskLoad(a1 + p, kMask, Vector512<float>.Zero); s1_0 = Vector512.FusedMultiplyAdd(x, y0, s1_0); s1_1 = Vector512.FusedMultiplyAdd(x, y1, s1_1); }
             { var x = Avx512F.MaskLoad(a2 + p, kMask, Vector512<float>.Zero); s2_0 = Vector512.FusedMultiplyAdd(x, y0, s2_0); s2_1 = Vector512.FusedMultiplyAdd(x, y1, s2_1); }
         }
-        { float s = Vector512.Sum(s0_0); float* d = c + 0 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s0_1); float* d = c + 0 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_0); float* d = c + 1 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_1); float* d = c + 1 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s2_0); float* d = c + 2 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s2_1); float* d = c + 2 * ldc + 1; *d = load ? *d + s : s; }
+        var sums = Reduce4x4(s0_0, s1_0, s2_0, default, s0_1, s1_1, s2_1, default, default, default, default, default, default, default, default, default);
+        {
+            var r = Avx512F.ExtractVector128(sums, 0); float* d = c + 0 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+            d[1] = load ? d[1] + r.GetElement(1) : r.GetElement(1);
+        }
+        {
+            var r = Avx512F.ExtractVector128(sums, 1); float* d = c + 1 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+            d[1] = load ? d[1] + r.GetElement(1) : r.GetElement(1);
+        }
+        {
+            var r = Avx512F.ExtractVector128(sums, 2); float* d = c + 2 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+            d[1] = load ? d[1] + r.GetElement(1) : r.GetElement(1);
+        }
     }
 
-    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 3, j &lt; 3: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then Vector512.Sum.</summary>
+    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 3, j &lt; 3: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then <see cref="Reduce4x4"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Dot3x3(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, Vector512<float> kMask, bool load)
     {
@@ -1865,18 +1920,28 @@ static unsafe partial class GemmDirect
             { var x = Avx512F.MaskLoad(a1 + p, kMask, Vector512<float>.Zero); s1_0 = Vector512.FusedMultiplyAdd(x, y0, s1_0); s1_1 = Vector512.FusedMultiplyAdd(x, y1, s1_1); s1_2 = Vector512.FusedMultiplyAdd(x, y2, s1_2); }
             { var x = Avx512F.MaskLoad(a2 + p, kMask, Vector512<float>.Zero); s2_0 = Vector512.FusedMultiplyAdd(x, y0, s2_0); s2_1 = Vector512.FusedMultiplyAdd(x, y1, s2_1); s2_2 = Vector512.FusedMultiplyAdd(x, y2, s2_2); }
         }
-        { float s = Vector512.Sum(s0_0); float* d = c + 0 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s0_1); float* d = c + 0 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s0_2); float* d = c + 0 * ldc + 2; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_0); float* d = c + 1 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_1); float* d = c + 1 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_2); float* d = c + 1 * ldc + 2; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s2_0); float* d = c + 2 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s2_1); float* d = c + 2 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s2_2); float* d = c + 2 * ldc + 2; *d = load ? *d + s : s; }
+        var sums = Reduce4x4(s0_0, s1_0, s2_0, default, s0_1, s1_1, s2_1, default, s0_2, s1_2, s2_2, default, default, default, default, default);
+        {
+            var r = Avx512F.ExtractVector128(sums, 0); float* d = c + 0 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+            d[1] = load ? d[1] + r.GetElement(1) : r.GetElement(1);
+            d[2] = load ? d[2] + r.GetElement(2) : r.GetElement(2);
+        }
+        {
+            var r = Avx512F.ExtractVector128(sums, 1); float* d = c + 1 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+            d[1] = load ? d[1] + r.GetElement(1) : r.GetElement(1);
+            d[2] = load ? d[2] + r.GetElement(2) : r.GetElement(2);
+        }
+        {
+            var r = Avx512F.ExtractVector128(sums, 2); float* d = c + 2 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+            d[1] = load ? d[1] + r.GetElement(1) : r.GetElement(1);
+            d[2] = load ? d[2] + r.GetElement(2) : r.GetElement(2);
+        }
     }
 
-    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 3, j &lt; 4: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then Vector512.Sum.</summary>
+    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 3, j &lt; 4: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then <see cref="Reduce4x4"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Dot3x4(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, Vector512<float> kMask, bool load)
     {
@@ -1909,21 +1974,22 @@ static unsafe partial class GemmDirect
             { var x = Avx512F.MaskLoad(a1 + p, kMask, Vector512<float>.Zero); s1_0 = Vector512.FusedMultiplyAdd(x, y0, s1_0); s1_1 = Vector512.FusedMultiplyAdd(x, y1, s1_1); s1_2 = Vector512.FusedMultiplyAdd(x, y2, s1_2); s1_3 = Vector512.FusedMultiplyAdd(x, y3, s1_3); }
             { var x = Avx512F.MaskLoad(a2 + p, kMask, Vector512<float>.Zero); s2_0 = Vector512.FusedMultiplyAdd(x, y0, s2_0); s2_1 = Vector512.FusedMultiplyAdd(x, y1, s2_1); s2_2 = Vector512.FusedMultiplyAdd(x, y2, s2_2); s2_3 = Vector512.FusedMultiplyAdd(x, y3, s2_3); }
         }
-        { float s = Vector512.Sum(s0_0); float* d = c + 0 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s0_1); float* d = c + 0 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s0_2); float* d = c + 0 * ldc + 2; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s0_3); float* d = c + 0 * ldc + 3; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_0); float* d = c + 1 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_1); float* d = c + 1 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_2); float* d = c + 1 * ldc + 2; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_3); float* d = c + 1 * ldc + 3; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s2_0); float* d = c + 2 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s2_1); float* d = c + 2 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s2_2); float* d = c + 2 * ldc + 2; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s2_3); float* d = c + 2 * ldc + 3; *d = load ? *d + s : s; }
+        var sums = Reduce4x4(s0_0, s1_0, s2_0, default, s0_1, s1_1, s2_1, default, s0_2, s1_2, s2_2, default, s0_3, s1_3, s2_3, default);
+        {
+            var r = Avx512F.ExtractVector128(sums, 0); float* d = c + 0 * ldc;
+            (load ? Vector128.Load(d) + r : r).Store(d);
+        }
+        {
+            var r = Avx512F.ExtractVector128(sums, 1); float* d = c + 1 * ldc;
+            (load ? Vector128.Load(d) + r : r).Store(d);
+        }
+        {
+            var r = Avx512F.ExtractVector128(sums, 2); float* d = c + 2 * ldc;
+            (load ? Vector128.Load(d) + r : r).Store(d);
+        }
     }
 
-    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 4, j &lt; 1: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then Vector512.Sum.</summary>
+    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 4, j &lt; 1: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then <see cref="Reduce4x4"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Dot4x1(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, Vector512<float> kMask, bool load)
     {
@@ -1950,13 +2016,26 @@ static unsafe partial class GemmDirect
             { var x = Avx512F.MaskLoad(a2 + p, kMask, Vector512<float>.Zero); s2_0 = Vector512.FusedMultiplyAdd(x, y0, s2_0); }
             { var x = Avx512F.MaskLoad(a3 + p, kMask, Vector512<float>.Zero); s3_0 = Vector512.FusedMultiplyAdd(x, y0, s3_0); }
         }
-        { float s = Vector512.Sum(s0_0); float* d = c + 0 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_0); float* d = c + 1 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s2_0); float* d = c + 2 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s3_0); float* d = c + 3 * ldc + 0; *d = load ? *d + s : s; }
+        var sums = Reduce4x4(s0_0, s1_0, s2_0, s3_0, default, default, default, default, default, default, default, default, default, default, default, default);
+        {
+            var r = Avx512F.ExtractVector128(sums, 0); float* d = c + 0 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+        }
+        {
+            var r = Avx512F.ExtractVector128(sums, 1); float* d = c + 1 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+        }
+        {
+            var r = Avx512F.ExtractVector128(sums, 2); float* d = c + 2 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+        }
+        {
+            var r = Avx512F.ExtractVector128(sums, 3); float* d = c + 3 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+        }
     }
 
-    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 4, j &lt; 2: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then Vector512.Sum.</summary>
+    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 4, j &lt; 2: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then <see cref="Reduce4x4"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Dot4x2(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, Vector512<float> kMask, bool load)
     {
@@ -1986,17 +2065,30 @@ static unsafe partial class GemmDirect
             { var x = Avx512F.MaskLoad(a2 + p, kMask, Vector512<float>.Zero); s2_0 = Vector512.FusedMultiplyAdd(x, y0, s2_0); s2_1 = Vector512.FusedMultiplyAdd(x, y1, s2_1); }
             { var x = Avx512F.MaskLoad(a3 + p, kMask, Vector512<float>.Zero); s3_0 = Vector512.FusedMultiplyAdd(x, y0, s3_0); s3_1 = Vector512.FusedMultiplyAdd(x, y1, s3_1); }
         }
-        { float s = Vector512.Sum(s0_0); float* d = c + 0 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s0_1); float* d = c + 0 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_0); float* d = c + 1 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_1); float* d = c + 1 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s2_0); float* d = c + 2 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s2_1); float* d = c + 2 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s3_0); float* d = c + 3 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s3_1); float* d = c + 3 * ldc + 1; *d = load ? *d + s : s; }
+        var sums = Reduce4x4(s0_0, s1_0, s2_0, s3_0, s0_1, s1_1, s2_1, s3_1, default, default, default, default, default, default, default, default);
+        {
+            var r = Avx512F.ExtractVector128(sums, 0); float* d = c + 0 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+            d[1] = load ? d[1] + r.GetElement(1) : r.GetElement(1);
+        }
+        {
+            var r = Avx512F.ExtractVector128(sums, 1); float* d = c + 1 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+            d[1] = load ? d[1] + r.GetElement(1) : r.GetElement(1);
+        }
+        {
+            var r = Avx512F.ExtractVector128(sums, 2); float* d = c + 2 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+            d[1] = load ? d[1] + r.GetElement(1) : r.GetElement(1);
+        }
+        {
+            var r = Avx512F.ExtractVector128(sums, 3); float* d = c + 3 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+            d[1] = load ? d[1] + r.GetElement(1) : r.GetElement(1);
+        }
     }
 
-    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 4, j &lt; 3: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then Vector512.Sum.</summary>
+    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 4, j &lt; 3: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then <see cref="Reduce4x4"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Dot4x3(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, Vector512<float> kMask, bool load)
     {
@@ -2029,21 +2121,34 @@ static unsafe partial class GemmDirect
             { var x = Avx512F.MaskLoad(a2 + p, kMask, Vector512<float>.Zero); s2_0 = Vector512.FusedMultiplyAdd(x, y0, s2_0); s2_1 = Vector512.FusedMultiplyAdd(x, y1, s2_1); s2_2 = Vector512.FusedMultiplyAdd(x, y2, s2_2); }
             { var x = Avx512F.MaskLoad(a3 + p, kMask, Vector512<float>.Zero); s3_0 = Vector512.FusedMultiplyAdd(x, y0, s3_0); s3_1 = Vector512.FusedMultiplyAdd(x, y1, s3_1); s3_2 = Vector512.FusedMultiplyAdd(x, y2, s3_2); }
         }
-        { float s = Vector512.Sum(s0_0); float* d = c + 0 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s0_1); float* d = c + 0 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s0_2); float* d = c + 0 * ldc + 2; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_0); float* d = c + 1 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_1); float* d = c + 1 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_2); float* d = c + 1 * ldc + 2; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s2_0); float* d = c + 2 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s2_1); float* d = c + 2 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s2_2); float* d = c + 2 * ldc + 2; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s3_0); float* d = c + 3 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s3_1); float* d = c + 3 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s3_2); float* d = c + 3 * ldc + 2; *d = load ? *d + s : s; }
+        var sums = Reduce4x4(s0_0, s1_0, s2_0, s3_0, s0_1, s1_1, s2_1, s3_1, s0_2, s1_2, s2_2, s3_2, default, default, default, default);
+        {
+            var r = Avx512F.ExtractVector128(sums, 0); float* d = c + 0 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+            d[1] = load ? d[1] + r.GetElement(1) : r.GetElement(1);
+            d[2] = load ? d[2] + r.GetElement(2) : r.GetElement(2);
+        }
+        {
+            var r = Avx512F.ExtractVector128(sums, 1); float* d = c + 1 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+            d[1] = load ? d[1] + r.GetElement(1) : r.GetElement(1);
+            d[2] = load ? d[2] + r.GetElement(2) : r.GetElement(2);
+        }
+        {
+            var r = Avx512F.ExtractVector128(sums, 2); float* d = c + 2 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+            d[1] = load ? d[1] + r.GetElement(1) : r.GetElement(1);
+            d[2] = load ? d[2] + r.GetElement(2) : r.GetElement(2);
+        }
+        {
+            var r = Avx512F.ExtractVector128(sums, 3); float* d = c + 3 * ldc;
+            d[0] = load ? d[0] + r.GetElement(0) : r.GetElement(0);
+            d[1] = load ? d[1] + r.GetElement(1) : r.GetElement(1);
+            d[2] = load ? d[2] + r.GetElement(2) : r.GetElement(2);
+        }
     }
 
-    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 4, j &lt; 4: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then Vector512.Sum.</summary>
+    /// <summary>C[i,j] (+)= Σ_p a[i*lda + p]·b[j*ldb + p] for i &lt; 4, j &lt; 4: dot products over k in 16-lane partial sums (the last step masked by <paramref name="kMask"/>), then <see cref="Reduce4x4"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Dot4x4(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, Vector512<float> kMask, bool load)
     {
@@ -2079,22 +2184,23 @@ static unsafe partial class GemmDirect
             { var x = Avx512F.MaskLoad(a2 + p, kMask, Vector512<float>.Zero); s2_0 = Vector512.FusedMultiplyAdd(x, y0, s2_0); s2_1 = Vector512.FusedMultiplyAdd(x, y1, s2_1); s2_2 = Vector512.FusedMultiplyAdd(x, y2, s2_2); s2_3 = Vector512.FusedMultiplyAdd(x, y3, s2_3); }
             { var x = Avx512F.MaskLoad(a3 + p, kMask, Vector512<float>.Zero); s3_0 = Vector512.FusedMultiplyAdd(x, y0, s3_0); s3_1 = Vector512.FusedMultiplyAdd(x, y1, s3_1); s3_2 = Vector512.FusedMultiplyAdd(x, y2, s3_2); s3_3 = Vector512.FusedMultiplyAdd(x, y3, s3_3); }
         }
-        { float s = Vector512.Sum(s0_0); float* d = c + 0 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s0_1); float* d = c + 0 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s0_2); float* d = c + 0 * ldc + 2; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s0_3); float* d = c + 0 * ldc + 3; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_0); float* d = c + 1 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_1); float* d = c + 1 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_2); float* d = c + 1 * ldc + 2; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s1_3); float* d = c + 1 * ldc + 3; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s2_0); float* d = c + 2 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s2_1); float* d = c + 2 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s2_2); float* d = c + 2 * ldc + 2; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s2_3); float* d = c + 2 * ldc + 3; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s3_0); float* d = c + 3 * ldc + 0; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s3_1); float* d = c + 3 * ldc + 1; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s3_2); float* d = c + 3 * ldc + 2; *d = load ? *d + s : s; }
-        { float s = Vector512.Sum(s3_3); float* d = c + 3 * ldc + 3; *d = load ? *d + s : s; }
+        var sums = Reduce4x4(s0_0, s1_0, s2_0, s3_0, s0_1, s1_1, s2_1, s3_1, s0_2, s1_2, s2_2, s3_2, s0_3, s1_3, s2_3, s3_3);
+        {
+            var r = Avx512F.ExtractVector128(sums, 0); float* d = c + 0 * ldc;
+            (load ? Vector128.Load(d) + r : r).Store(d);
+        }
+        {
+            var r = Avx512F.ExtractVector128(sums, 1); float* d = c + 1 * ldc;
+            (load ? Vector128.Load(d) + r : r).Store(d);
+        }
+        {
+            var r = Avx512F.ExtractVector128(sums, 2); float* d = c + 2 * ldc;
+            (load ? Vector128.Load(d) + r : r).Store(d);
+        }
+        {
+            var r = Avx512F.ExtractVector128(sums, 3); float* d = c + 3 * ldc;
+            (load ? Vector128.Load(d) + r : r).Store(d);
+        }
     }
 
     /// <summary>Dispatches to RowsN{rows}x{vectors} (1 &lt;= rows &lt;= 6, 1 &lt;= vectors &lt;= 4).</summary>
