@@ -183,6 +183,16 @@ public class OptimizerTests
     }
 
     [Fact]
+    public void Adam_without_bias_correction_uses_the_raw_moments()
+    {
+        var p = Param(1f);
+        var opt = new Adam([p], lr: 0.1, beta1: 0.9, beta2: 0.9, eps: 0, biasCorrection: false);
+        StepWith(opt, p, 2f);
+        // m = 0.1*2, v = 0.1*4: p -= lr*m/sqrt(v) = 0.1*0.2/sqrt(0.4)
+        Near([1 - 0.1 * 0.2 / Math.Sqrt(0.4)], p);
+    }
+
+    [Fact]
     public void AdamW_defaults_are_pytorchs()
     {
         var g = new AdamW([Param(1f)]).ParamGroups[0];

@@ -7,7 +7,7 @@ namespace Kiln.Optim;
 /// </summary>
 static class AdamUpdate
 {
-    public static void Apply(ParamGroup group, Span<float> p, ReadOnlySpan<float> g, ParamState state, bool decoupled, bool epsInsideSqrt)
+    public static void Apply(ParamGroup group, Span<float> p, ReadOnlySpan<float> g, ParamState state, bool decoupled, bool epsInsideSqrt, bool biasCorrection = true)
     {
         double lr = group.Lr, b1 = group.Beta1, b2 = group.Beta2, wd = group.WeightDecay;
         float eps = (float)group.Eps, fb1 = (float)b1, fb2 = (float)b2;
@@ -15,7 +15,7 @@ static class AdamUpdate
         float l2 = decoupled ? 0f : (float)wd;
         var m = Buffer(state, "exp_avg", p.Length);
         var v = Buffer(state, "exp_avg_sq", p.Length);
-        double bc1 = 1 - Math.Pow(b1, state.Step), bc2 = 1 - Math.Pow(b2, state.Step);
+        double bc1 = biasCorrection ? 1 - Math.Pow(b1, state.Step) : 1, bc2 = biasCorrection ? 1 - Math.Pow(b2, state.Step) : 1;
         float stepSize = (float)(lr / bc1);
         if (epsInsideSqrt)
         {
@@ -69,18 +69,22 @@ public sealed class Adam : Optimizer
     /// <summary>eps added under the square root, sqrt(v̂ + eps), as lesson 18 writes it, instead of sqrt(v̂) + eps.</summary>
     public bool EpsInsideSqrt { get; }
 
+    /// <summary>Divides the moments by 1 - beta^t (true by default; lesson 18's spreadsheet leaves it out).</summary>
+    public bool BiasCorrection { get; }
+
     /// <summary>Adam over one group of parameters.</summary>
     public Adam(IEnumerable<Tensor> parameters, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
-                double weightDecay = 0, bool decoupledWeightDecay = false, bool epsInsideSqrt = false)
-        : this(OneGroup(parameters), lr, beta1, beta2, eps, weightDecay, decoupledWeightDecay, epsInsideSqrt) { }
+                double weightDecay = 0, bool decoupledWeightDecay = false, bool epsInsideSqrt = false, bool biasCorrection = true)
+        : this(OneGroup(parameters), lr, beta1, beta2, eps, weightDecay, decoupledWeightDecay, epsInsideSqrt, biasCorrection) { }
 
     /// <summary>Adam over parameter groups; unset group keys take these defaults.</summary>
     public Adam(IEnumerable<ParamGroup> groups, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
-                double weightDecay = 0, bool decoupledWeightDecay = false, bool epsInsideSqrt = false)
+                double weightDecay = 0, bool decoupledWeightDecay = false, bool epsInsideSqrt = false, bool biasCorrection = true)
         : base(groups, AdamUpdate.Defaults(lr, beta1, beta2, eps, weightDecay, "Adam"), "Adam")
     {
         DecoupledWeightDecay = decoupledWeightDecay;
         EpsInsideSqrt = epsInsideSqrt;
+        BiasCorrection = biasCorrection;
     }
 
     /// <summary>Lesson 18's Adam: betas (0.9, 0.99), eps 1e-5 inside the square root, decoupled weight decay.</summary>
@@ -89,7 +93,7 @@ public sealed class Adam : Optimizer
 
     /// <inheritdoc/>
     protected override void Update(ParamGroup group, Span<float> p, ReadOnlySpan<float> g, ParamState state) =>
-        AdamUpdate.Apply(group, p, g, state, DecoupledWeightDecay, EpsInsideSqrt);
+        AdamUpdate.Apply(group, p, g, state, DecoupledWeightDecay, EpsInsideSqrt, BiasCorrection);
 }
 
 /// <summary>
