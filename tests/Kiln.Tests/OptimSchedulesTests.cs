@@ -102,6 +102,25 @@ public class OptimSchedulesTests
     }
 
     [Fact]
+    public void The_optimizer_steps_with_the_lr_and_beta1_the_schedule_wrote()
+    {
+        var p = Tensor.Of(1f).RequiresGradInPlace();
+        var opt = new AdamW([p], weightDecay: 0);
+        var s = new OneCycleLR(opt, 0.01, 10);
+        p.Grad = Tensor.Of(2f);
+        opt.Step(); // first Adam step moves by the lr: 0.01/25
+        Assert.Equal(1 - 4e-4, p.Item(), 6);
+        Near(0.05 * 2, opt.StateOf(p).Buffers["exp_avg"].Item(), 1e-6); // (1 - beta1) * g with beta1 = 0.95
+        s.Step();
+        opt.Step();
+        double lr1 = 0.01 + (4e-4 - 0.01) / 2 * (Math.Cos(Math.PI * 1 / 2.0) + 1), b1 = 0.85 + 0.1 / 2 * (Math.Cos(Math.PI / 2) + 1);
+        double m = b1 * 0.1 + (1 - b1) * 2, v = 0.999 * 0.004 + 0.001 * 4;
+        // As PyTorch, the bias correction uses the group's current beta1: 1 - beta1^t
+        double expected = 1 - 4e-4 - lr1 / (1 - b1 * b1) * m / (Math.Sqrt(v) / Math.Sqrt(1 - 0.999 * 0.999) + 1e-8);
+        Assert.Equal(expected, p.Item(), 6);
+    }
+
+    [Fact]
     public void OneCycleLR_per_group_max_lrs_and_linear_and_three_phase_options()
     {
         var opt = new SGD([new ParamGroup([Tensor.Of(1f)]), new ParamGroup([Tensor.Of(2f)])], lr: 0.1, momentum: 0.9);
