@@ -225,6 +225,38 @@ public class OptimizerTests
         }
     }
 
+    [Theory]
+    [InlineData("AdamW")]
+    [InlineData("Adam.Lesson18")]
+    [InlineData("SGD.momentum")]
+    [InlineData("SGD.nesterov")]
+    public void The_vector_loop_gives_the_same_values_as_the_scalar_tail(string which)
+    {
+        // One 37-element parameter (vector lanes plus a tail) against 37 one-element parameters (tail only).
+        const int n = 37;
+        var gen = new Generator(3);
+        var big = Tensor.Randn([n], gen).RequiresGradInPlace();
+        var smalls = big.ToArray().Select(v => Param(v)).ToArray();
+        Optimizer Make(IEnumerable<Tensor> ps) => which switch
+        {
+            "AdamW" => new AdamW(ps, lr: 0.01, weightDecay: 0.1),
+            "Adam.Lesson18" => Adam.Lesson18(ps, lr: 0.01),
+            "SGD.momentum" => new SGD(ps, lr: 0.1, momentum: 0.9, dampening: 0.1, weightDecay: 0.01),
+            _ => new SGD(ps, lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.01),
+        };
+        var optBig = Make([big]);
+        var optSmall = Make(smalls);
+        for (int step = 0; step < 3; step++)
+        {
+            var g = Tensor.Randn([n], gen).ToArray();
+            big.Grad = Tensor.Of(g);
+            for (int i = 0; i < n; i++) smalls[i].Grad = Tensor.Of(g[i]);
+            optBig.Step();
+            optSmall.Step();
+        }
+        Assert.Equal(smalls.Select(t => t.Item()).ToArray(), big.ToArray());
+    }
+
     // ---- groups, skipping, gradient decay ----
 
     [Fact]

@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace Kiln.Optim;
 
 /// <summary>
@@ -17,27 +19,31 @@ static class AdamUpdate
         var v = Buffer(state, "exp_avg_sq", p.Length);
         double bc1 = biasCorrection ? 1 - Math.Pow(b1, state.Step) : 1, bc2 = biasCorrection ? 1 - Math.Pow(b2, state.Step) : 1;
         float stepSize = (float)(lr / bc1);
-        if (epsInsideSqrt)
+        // One pass over p, g, m and v: Vector<float> lanes, then the scalar tail (same arithmetic, same rounding).
+        float scale = epsInsideSqrt ? (float)(1 / bc2) : (float)(1 / Math.Sqrt(bc2));
+        var vb1 = new Vector<float>(fb1); var vb1c = new Vector<float>(1f - fb1);
+        var vb2 = new Vector<float>(fb2); var vb2c = new Vector<float>(1f - fb2);
+        var vl2 = new Vector<float>(l2); var vstep = new Vector<float>(stepSize);
+        var vscale = new Vector<float>(scale); var veps = new Vector<float>(eps);
+        int i = 0, w = Vector<float>.Count;
+        for (; i <= p.Length - w; i += w)
         {
-            float inv2 = (float)(1 / bc2);
-            for (int i = 0; i < p.Length; i++)
-            {
-                float d = g[i] + l2 * p[i];
-                m[i] = fb1 * m[i] + (1f - fb1) * d;
-                v[i] = fb2 * v[i] + (1f - fb2) * d * d;
-                p[i] -= stepSize * m[i] / MathF.Sqrt(v[i] * inv2 + eps);
-            }
+            var pv = new Vector<float>(p[i..]);
+            var d = new Vector<float>(g[i..]) + vl2 * pv;
+            var mv = vb1 * new Vector<float>(m[i..]) + vb1c * d;
+            var vv = vb2 * new Vector<float>(v[i..]) + vb2c * d * d;
+            mv.CopyTo(m[i..]);
+            vv.CopyTo(v[i..]);
+            var denom = epsInsideSqrt ? Vector.SquareRoot(vv * vscale + veps) : Vector.SquareRoot(vv) * vscale + veps;
+            (pv - vstep * mv / denom).CopyTo(p[i..]);
         }
-        else
+        for (; i < p.Length; i++)
         {
-            float invSqrt2 = (float)(1 / Math.Sqrt(bc2));
-            for (int i = 0; i < p.Length; i++)
-            {
-                float d = g[i] + l2 * p[i];
-                m[i] = fb1 * m[i] + (1f - fb1) * d;
-                v[i] = fb2 * v[i] + (1f - fb2) * d * d;
-                p[i] -= stepSize * m[i] / (MathF.Sqrt(v[i]) * invSqrt2 + eps);
-            }
+            float d = g[i] + l2 * p[i];
+            m[i] = fb1 * m[i] + (1f - fb1) * d;
+            v[i] = fb2 * v[i] + (1f - fb2) * d * d;
+            float denom = epsInsideSqrt ? MathF.Sqrt(v[i] * scale + eps) : MathF.Sqrt(v[i]) * scale + eps;
+            p[i] -= stepSize * m[i] / denom;
         }
     }
 

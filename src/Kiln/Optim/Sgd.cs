@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace Kiln.Optim;
 
 /// <summary>
@@ -43,12 +45,23 @@ public sealed class SGD : Optimizer
         if (mom == 0)
         {
             if (l2 == 0) System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(g, -lr, p, p);
-            else for (int i = 0; i < p.Length; i++) p[i] -= lr * (g[i] + l2 * p[i]);
+            else for (int j = 0; j < p.Length; j++) p[j] -= lr * (g[j] + l2 * p[j]);
             return;
         }
         bool first = !HasBuffer(state, "momentum_buffer");
         var buf = Buffer(state, "momentum_buffer", p.Length);
-        for (int i = 0; i < p.Length; i++)
+        // Vector<float> lanes then the scalar tail, the same arithmetic in both.
+        var vl2 = new Vector<float>(l2); var vmom = new Vector<float>(mom); var vdamp = new Vector<float>(damp); var vlr = new Vector<float>(lr);
+        int i = 0, w = Vector<float>.Count;
+        for (; i <= p.Length - w; i += w)
+        {
+            var pv = new Vector<float>(p[i..]);
+            var d = new Vector<float>(g[i..]) + vl2 * pv;
+            var b = first ? d : vmom * new Vector<float>(buf[i..]) + vdamp * d;
+            b.CopyTo(buf[i..]);
+            (pv - vlr * (Nesterov ? d + vmom * b : b)).CopyTo(p[i..]);
+        }
+        for (; i < p.Length; i++)
         {
             float d = g[i] + l2 * p[i];
             float b = first ? d : mom * buf[i] + damp * d;
