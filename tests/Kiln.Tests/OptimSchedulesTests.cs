@@ -181,4 +181,58 @@ public class OptimSchedulesTests
         StepTo(s, 3);
         Assert.Equal([0.25, 0.025], s.GetLastLr());
     }
+
+    [Fact]
+    public void A_resumed_OneCycle_run_continues_exactly_where_the_saved_one_would_have()
+    {
+        static (AdamW Opt, OneCycleLR Sched, Tensor P) Make()
+        {
+            var p = Tensor.Of(1f, -2f, 3f).RequiresGradInPlace();
+            var opt = new AdamW([p], weightDecay: 0.01);
+            return (opt, new OneCycleLR(opt, 0.05, 12), p);
+        }
+        static void Train((AdamW Opt, OneCycleLR Sched, Tensor P) run, int from, int to, List<double> lrs)
+        {
+            for (int t = from; t < to; t++)
+            {
+                run.P.Grad = Tensor.Of(0.5f * t, -1f, 2f - t);
+                run.Opt.Step();
+                lrs.Add(run.Opt.ParamGroups[0].Lr);
+                run.Sched.Step();
+            }
+        }
+
+        var straight = Make();
+        var straightLrs = new List<double>();
+        Train(straight, 0, 12, straightLrs);
+
+        var first = Make();
+        var resumedLrs = new List<double>();
+        Train(first, 0, 5, resumedLrs);
+        var optState = first.Opt.StateDict();
+        var schedState = first.Sched.StateDict();
+        Assert.Equal(5, schedState.LastEpoch);
+
+        var second = Make();
+        using (Autograd.NoGrad()) second.P.CopyFrom(first.P);
+        second.Opt.LoadStateDict(optState);
+        second.Sched.LoadStateDict(schedState);
+        Train(second, 5, 12, resumedLrs);
+
+        Assert.Equal(straightLrs, resumedLrs);
+        Assert.Equal(straight.P.ToArray(), second.P.ToArray());
+        Assert.Throws<InvalidOperationException>(() => second.Sched.Step()); // step 13 of 12, as the uninterrupted run
+    }
+
+    [Fact]
+    public void Scheduler_state_for_other_groups_or_past_the_cycle_is_refused()
+    {
+        var opt = new SGD([new ParamGroup([Tensor.Of(1f)]), new ParamGroup([Tensor.Of(2f)])], lr: 0.1, momentum: 0.9);
+        var s = new OneCycleLR(opt, 0.1, 10);
+        var e = Assert.Throws<ArgumentException>(() => s.LoadStateDict(new SchedulerStateDict(3, [0.1])));
+        Assert.Contains("2 parameter groups", e.Message);
+        e = Assert.Throws<ArgumentException>(() => s.LoadStateDict(new SchedulerStateDict(11, [0.004, 0.004])));
+        Assert.Contains("past this cycle's 10 total steps", e.Message);
+        Assert.Equal(0, s.LastEpoch);
+    }
 }

@@ -42,7 +42,36 @@ public abstract class LRScheduler
 
     /// <summary>The lr of each group as last set (PyTorch's get_last_lr()).</summary>
     public double[] GetLastLr() => [.. Optimizer.ParamGroups.Select(g => g.Lr)];
+
+    /// <summary>The scheduler's position for a checkpoint (PyTorch's scheduler state_dict: last_epoch and base_lrs).</summary>
+    public SchedulerStateDict StateDict() => new(LastEpoch, [.. _baseLrs]);
+
+    /// <summary>
+    /// Restores the position saved by <see cref="StateDict"/> on a scheduler of the same kind over the same groups. The group
+    /// hyperparameters themselves travel in the optimizer's state dict, so nothing is rewritten here: restore both, and the
+    /// next <see cref="Step"/> continues exactly where the saved run would have.
+    /// </summary>
+    public void LoadStateDict(SchedulerStateDict state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        string name = GetType().Name + ".LoadStateDict";
+        if (state.BaseLrs.Length != _baseLrs.Length)
+            throw new ArgumentException($"{name}: the state has {state.BaseLrs.Length} base lrs but the optimizer has {_baseLrs.Length} parameter groups.", nameof(state));
+        if (state.LastEpoch < 0)
+            throw new ArgumentException($"{name}: last epoch {state.LastEpoch} is negative (a constructed scheduler is at step 0).", nameof(state));
+        CheckLoadable(state.LastEpoch, name);
+        state.BaseLrs.CopyTo(_baseLrs, 0);
+        LastEpoch = state.LastEpoch;
+    }
+
+    /// <summary>Throws when <paramref name="lastEpoch"/> is not a step this scheduler can be at (e.g. past a fixed total).</summary>
+    protected virtual void CheckLoadable(int lastEpoch, string name) { }
 }
+
+/// <summary>A scheduler's saved position: the index of its current step and each group's base lr.</summary>
+/// <param name="LastEpoch">Index of the current step (PyTorch's last_epoch).</param>
+/// <param name="BaseLrs">Each group's base lr (PyTorch's base_lrs).</param>
+public sealed record SchedulerStateDict(int LastEpoch, double[] BaseLrs);
 
 /// <summary>Decays each group's lr by gamma every step: lr_t = base * gamma^t (the LR finder's schedule).</summary>
 public sealed class ExponentialLR : LRScheduler
@@ -227,6 +256,13 @@ public sealed class OneCycleLR : LRScheduler
             g.Hyper["min_lr"] = initial / finalDivFactor;
         }
         return optimizer;
+    }
+
+    /// <inheritdoc/>
+    protected override void CheckLoadable(int lastEpoch, string name)
+    {
+        if (lastEpoch > TotalSteps)
+            throw new ArgumentException($"{name}: last epoch {lastEpoch} is past this cycle's {TotalSteps} total steps.", "state");
     }
 
     double Interp(double start, double end, double pct) => Anneal == AnnealStrategy.Cos
