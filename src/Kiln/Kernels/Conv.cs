@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Kiln.Kernels;
 
@@ -54,73 +55,137 @@ internal static unsafe class Conv
 
     // ---- im2col / col2im ---------------------------------------------------------------------------------------------
 
-    /// <summary>First and one-past-last output column ox whose input column ox*stride + off lies in [0, size), clamped to [0, outSize].</summary>
-    static void ValidRange(int off, int stride, int size, int outSize, out int lo, out int hi)
+    /// <summary>
+    /// What im2col/col2im precompute once per call from the geometry: the zero-padded plane size Hp x Wp (the image is
+    /// copied into a padded per-thread buffer when there is padding, so the inner loops have no bounds checks), and the
+    /// offset of every window position (oy*Sh*Wp + ox*Sw) in that plane, shared by all channels and kernel taps.
+    /// </summary>
+    internal sealed class Plan
     {
-        lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
-        hi = size - off <= 0 ? 0 : (size - off + stride - 1) / stride;
-        hi = Math.Min(hi, outSize);
-        lo = Math.Min(lo, hi);
+        public readonly int Hp, Wp;
+        public readonly bool Padded;
+        readonly int[] _offsets;
+
+        public Plan(in ConvShape s)
+        {
+            Padded = s.Ph > 0 || s.Pw > 0;
+            Hp = Math.Max(s.H + 2 * s.Ph, (s.Oh - 1) * s.Sh + (s.Kh - 1) * s.Dh + 1);
+            Wp = Math.Max(s.W + 2 * s.Pw, (s.Ow - 1) * s.Sw + (s.Kw - 1) * s.Dw + 1);
+            if (!Padded && (Hp != s.H || Wp != s.W)) Padded = true;
+            _offsets = GC.AllocateArray<int>(Math.Max(1, s.L), pinned: true);
+            for (int oy = 0, t = 0; oy < s.Oh; oy++)
+                for (int ox = 0; ox < s.Ow; ox++, t++) _offsets[t] = oy * s.Sh * Wp + ox * s.Sw;
+        }
+
+        /// <summary>Floats of one padded image (0 when the image is used in place).</summary>
+        public long PadFloats(in ConvShape s) => Padded ? (long)s.Cb * Hp * Wp : 0;
+
+        /// <summary>The offsets (pinned, so the pointer stays valid while this plan is alive).</summary>
+        public int* Offsets => (int*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_offsets));
+    }
+
+    /// <summary>Copies x [Cb, H, W] into the centre of pad [Cb, Hp, Wp], zeroing the border.</summary>
+    static void PadCopy(float* x, in ConvShape s, Plan p, float* pad)
+    {
+        int hp = p.Hp, wp = p.Wp;
+        for (int c = 0; c < s.Cb; c++)
+        {
+            float* dst = pad + (nint)c * hp * wp, src = x + (nint)c * s.H * s.W;
+            new Span<float>(dst, s.Ph * wp + s.Pw).Clear();
+            for (int y = 0; y < s.H; y++)
+            {
+                float* row = dst + (nint)(y + s.Ph) * wp + s.Pw;
+                new ReadOnlySpan<float>(src + (nint)y * s.W, s.W).CopyTo(new Span<float>(row, s.W));
+                // right border of this row and left border of the next
+                new Span<float>(row + s.W, y + 1 < s.H ? wp - s.W : (hp - s.Ph - s.H) * wp + wp - s.W - s.Pw).Clear();
+            }
+        }
     }
 
     /// <summary>
     /// Unfolds one big-side image x [Cb, H, W] into cols [Cb*Kh*Kw, Oh*Ow] (row stride ld): row (c*Kh + i)*Kw + j, column
-    /// oy*Ow + ox holds x[c, oy*Sh - Ph + i*Dh, ox*Sw - Pw + j*Dw], zero outside the image.
+    /// oy*Ow + ox holds x[c, oy*Sh - Ph + i*Dh, ox*Sw - Pw + j*Dw], zero outside the image. pad is a per-thread buffer of
+    /// <see cref="Plan.PadFloats"/> floats.
     /// </summary>
-    internal static void Im2Col(float* x, in ConvShape s, float* cols, nint ld)
+    internal static void Im2Col(float* x, in ConvShape s, Plan p, float* cols, nint ld, float* pad)
     {
-        int kk = s.Kh * s.Kw, ow = s.Ow;
-        for (int c = 0; c < s.Cb; c++)
+        float* src = x;
+        int wp = s.W, plane = s.H * s.W;
+        if (p.Padded)
         {
-            float* xc = x + (nint)c * s.H * s.W;
+            PadCopy(x, s, p, pad);
+            src = pad;
+            wp = p.Wp;
+            plane = p.Hp * p.Wp;
+        }
+        int kk = s.Kh * s.Kw, ow = s.Ow, oh = s.Oh, l = s.L;
+        int* off = p.Offsets;
+        for (int c = 0; c < s.Cb; c++)
             for (int ki = 0; ki < s.Kh; ki++)
                 for (int kj = 0; kj < s.Kw; kj++)
                 {
+                    float* b = src + (nint)c * plane + (nint)ki * s.Dh * wp + kj * s.Dw;
                     float* dst = cols + (nint)(c * kk + ki * s.Kw + kj) * ld;
-                    int offX = kj * s.Dw - s.Pw;
-                    ValidRange(offX, s.Sw, s.W, ow, out int lo, out int hi);
-                    for (int oy = 0; oy < s.Oh; oy++, dst += ow)
+                    if (s.Sw == 1)
                     {
-                        int iy = oy * s.Sh - s.Ph + ki * s.Dh;
-                        if ((uint)iy >= (uint)s.H)
-                        {
-                            new Span<float>(dst, ow).Clear();
-                            continue;
-                        }
-                        float* src = xc + (nint)iy * s.W + offX;
-                        if (lo > 0) new Span<float>(dst, lo).Clear();
-                        if (s.Sw == 1) new ReadOnlySpan<float>(src + lo, hi - lo).CopyTo(new Span<float>(dst + lo, hi - lo));
-                        else if (s.Sw == 2) for (int ox = lo; ox < hi; ox++) dst[ox] = src[2 * ox];
-                        else for (int ox = lo; ox < hi; ox++) dst[ox] = src[(nint)ox * s.Sw];
-                        if (hi < ow) new Span<float>(dst + hi, ow - hi).Clear();
+                        nint rowStep = (nint)s.Sh * wp;
+                        for (int oy = 0; oy < oh; oy++) CopyRow(b + oy * rowStep, dst + (nint)oy * ow, ow);
+                    }
+                    else
+                    {
+                        int t = 0;
+                        if (Avx2.IsSupported)
+                            for (; t + 8 <= l; t += 8) Avx.Store(dst + t, Avx2.GatherVector256(b, Avx.LoadVector256(off + t), 4));
+                        for (; t < l; t++) dst[t] = b[off[t]];
                     }
                 }
-        }
     }
 
-    /// <summary>The adjoint of <see cref="Im2Col"/>: adds every column entry of cols (row stride ld) back into its image pixel of x [Cb, H, W].</summary>
-    internal static void Col2Im(float* cols, nint ld, in ConvShape s, float* x)
+    /// <summary>
+    /// The adjoint of <see cref="Im2Col"/>: adds every column entry of cols (row stride ld) into its image pixel of
+    /// x [Cb, H, W] (entries that fall in the padding are dropped). pad is a per-thread buffer of <see cref="Plan.PadFloats"/> floats.
+    /// </summary>
+    internal static void Col2Im(float* cols, nint ld, in ConvShape s, Plan p, float* x, float* pad)
     {
-        int kk = s.Kh * s.Kw, ow = s.Ow;
-        for (int c = 0; c < s.Cb; c++)
+        float* dstImg = x;
+        int wp = s.W, plane = s.H * s.W;
+        if (p.Padded)
         {
-            float* xc = x + (nint)c * s.H * s.W;
+            new Span<float>(pad, (int)p.PadFloats(s)).Clear();
+            dstImg = pad;
+            wp = p.Wp;
+            plane = p.Hp * p.Wp;
+        }
+        int kk = s.Kh * s.Kw, ow = s.Ow, oh = s.Oh, l = s.L;
+        int* off = p.Offsets;
+        for (int c = 0; c < s.Cb; c++)
             for (int ki = 0; ki < s.Kh; ki++)
                 for (int kj = 0; kj < s.Kw; kj++)
                 {
+                    float* b = dstImg + (nint)c * plane + (nint)ki * s.Dh * wp + kj * s.Dw;
                     float* src = cols + (nint)(c * kk + ki * s.Kw + kj) * ld;
-                    int offX = kj * s.Dw - s.Pw;
-                    ValidRange(offX, s.Sw, s.W, ow, out int lo, out int hi);
-                    for (int oy = 0; oy < s.Oh; oy++, src += ow)
+                    if (s.Sw == 1)
                     {
-                        int iy = oy * s.Sh - s.Ph + ki * s.Dh;
-                        if ((uint)iy >= (uint)s.H) continue;
-                        float* dst = xc + (nint)iy * s.W + offX;
-                        if (s.Sw == 1) AddTo(src + lo, dst + lo, hi - lo);
-                        else for (int ox = lo; ox < hi; ox++) dst[(nint)ox * s.Sw] += src[ox];
+                        nint rowStep = (nint)s.Sh * wp;
+                        for (int oy = 0; oy < oh; oy++) AddTo(src + (nint)oy * ow, b + oy * rowStep, ow);
                     }
+                    else
+                        for (int t = 0; t < l; t++) b[off[t]] += src[t];
                 }
-        }
+        if (p.Padded)
+            for (int c = 0; c < s.Cb; c++)
+                for (int y = 0; y < s.H; y++)
+                    AddTo(pad + ((nint)c * p.Hp + y + s.Ph) * p.Wp + s.Pw, x + ((nint)c * s.H + y) * s.W, s.W);
+    }
+
+    /// <summary>dst[i] = src[i] for i &lt; n (short rows: no call overhead).</summary>
+    static void CopyRow(float* src, float* dst, int n)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + 16 <= n; i += 16) Vector512.Load(src + i).Store(dst + i);
+        for (; i + 8 <= n; i += 8) Vector256.Load(src + i).Store(dst + i);
+        for (; i < n; i++) dst[i] = src[i];
     }
 
     /// <summary>y[i] += x[i] for i &lt; n.</summary>
@@ -137,14 +202,18 @@ internal static unsafe class Conv
     internal static void Unfold(ConvShape s, int n, float* big, float* cols)
     {
         long bigSize = s.BigSize, colSize = (long)s.K * s.L;
-        Threading.For(n, i => Im2Col(big + i * bigSize, s, cols + i * colSize, s.L), ParallelImages(s, n));
+        var p = new Plan(s);
+        Threading.For(n, i => Im2Col(big + i * bigSize, s, p, cols + i * colSize, s.L, Workspace.Get(0, 0, p.PadFloats(s)).Pad), ParallelImages(s, n));
+        GC.KeepAlive(p);
     }
 
     /// <summary>F.fold: for each of n images, sums cols [K, L] into big [Cb,H,W] (which the caller zeroed).</summary>
     internal static void Fold(ConvShape s, int n, float* cols, float* big)
     {
         long bigSize = s.BigSize, colSize = (long)s.K * s.L;
-        Threading.For(n, i => Col2Im(cols + i * colSize, s.L, s, big + i * bigSize), ParallelImages(s, n));
+        var p = new Plan(s);
+        Threading.For(n, i => Col2Im(cols + i * colSize, s.L, s, p, big + i * bigSize, Workspace.Get(0, 0, p.PadFloats(s)).Pad), ParallelImages(s, n));
+        GC.KeepAlive(p);
     }
 
     /// <summary>Threads for a per-image loop: one unless the work is worth waking another thread.</summary>
@@ -159,11 +228,12 @@ internal static unsafe class Conv
     internal static void Forward(ConvShape s, int n, float* big, float* w, float* bias, float* small)
     {
         int nb = ImagesPerChunk(s, n, TargetColumns), chunks = (n + nb - 1) / nb;
+        var p = new Plan(s);
         Threading.For(chunks, chunk =>
         {
             int n0 = chunk * nb, cnt = Math.Min(nb, n - n0), l = s.L, ld = cnt * l, csg = s.CsG, kg = s.Kg;
-            var ws = Workspace.Get((long)s.K * ld, cnt > 1 ? (long)s.Cs * ld : 0);
-            for (int i = 0; i < cnt; i++) Im2Col(big + (long)(n0 + i) * s.BigSize, s, ws.Cols + (nint)i * l, ld);
+            var ws = Workspace.Get((long)s.K * ld, cnt > 1 ? (long)s.Cs * ld : 0, p.PadFloats(s));
+            for (int i = 0; i < cnt; i++) Im2Col(big + (long)(n0 + i) * s.BigSize, s, p, ws.Cols + (nint)i * l, ld, ws.Pad);
             float* outp = cnt == 1 ? small + (long)n0 * s.SmallSize : ws.Tmp;
             if (cnt == 1 && bias != null)
                 for (int c = 0; c < s.Cs; c++) new Span<float>(outp + (nint)c * l, l).Fill(bias[c]);
@@ -192,10 +262,11 @@ internal static unsafe class Conv
     internal static void Transposed(ConvShape s, int n, float* small, float* w, float* bias, float* big)
     {
         int nb = ImagesPerChunk(s, n, TargetColumns), chunks = (n + nb - 1) / nb;
+        var p = new Plan(s);
         Threading.For(chunks, chunk =>
         {
             int n0 = chunk * nb, cnt = Math.Min(nb, n - n0), l = s.L, ld = cnt * l, csg = s.CsG, kg = s.Kg;
-            var ws = Workspace.Get((long)s.K * ld, cnt > 1 ? (long)s.Cs * ld : 0);
+            var ws = Workspace.Get((long)s.K * ld, cnt > 1 ? (long)s.Cs * ld : 0, p.PadFloats(s));
             float* src = GatherSmall(s, small, n0, cnt, ws.Tmp);
             for (int g = 0; g < s.Groups; g++)
                 Gemm.Sgemm(true, false, kg, ld, csg, w + (nint)g * csg * kg, kg, src + (nint)g * csg * ld, ld,
@@ -206,7 +277,7 @@ internal static unsafe class Conv
                 float* dst = big + (long)(n0 + i) * s.BigSize;
                 if (bias == null) new Span<float>(dst, s.BigSize).Clear();
                 else for (int c = 0; c < s.Cb; c++) new Span<float>(dst + (nint)c * hw, hw).Fill(bias[c]);
-                Col2Im(ws.Cols + (nint)i * l, ld, s, dst);
+                Col2Im(ws.Cols + (nint)i * l, ld, s, p, dst, ws.Pad);
             }
         });
     }
@@ -243,6 +314,7 @@ internal static unsafe class Conv
             if (dbias != null) new Span<float>(dbias, s.Cs).Clear();
             return;
         }
+        var p = new Plan(s);
         var partial = slots > 1 ? new float[(slots - 1) * (wSize + s.Cs)] : null;
         fixed (float* pp = partial)
         {
@@ -256,9 +328,9 @@ internal static unsafe class Conv
                 for (int chunk = c0; chunk < c1; chunk++)
                 {
                     int n0 = chunk * nb, cnt = Math.Min(nb, n - n0), l = s.L, ld = cnt * l, csg = s.CsG, kg = s.Kg;
-                    var ws = Workspace.Get((long)s.K * ld, cnt > 1 ? (long)s.Cs * ld : 0);
+                    var ws = Workspace.Get((long)s.K * ld, cnt > 1 ? (long)s.Cs * ld : 0, p.PadFloats(s));
                     float* src = GatherSmall(s, small, n0, cnt, ws.Tmp);
-                    for (int i = 0; i < cnt; i++) Im2Col(big + (long)(n0 + i) * s.BigSize, s, ws.Cols + (nint)i * l, ld);
+                    for (int i = 0; i < cnt; i++) Im2Col(big + (long)(n0 + i) * s.BigSize, s, p, ws.Cols + (nint)i * l, ld, ws.Pad);
                     for (int g = 0; g < s.Groups; g++)
                         Gemm.Sgemm(false, true, csg, kg, ld, src + (nint)g * csg * ld, ld, ws.Cols + (nint)g * kg * ld, ld,
                             sdw + (nint)g * csg * kg, kg, accumulate: chunk > c0);
@@ -281,14 +353,15 @@ internal static unsafe class Conv
     {
         [ThreadStatic] static Workspace? t_current;
 
-        public float* Cols, Tmp;
-        long _capCols, _capTmp;
+        public float* Cols, Tmp, Pad;
+        long _capCols, _capTmp, _capPad;
 
-        public static Workspace Get(long cols, long tmp)
+        public static Workspace Get(long cols, long tmp, long pad)
         {
             var ws = t_current ??= new Workspace();
             Ensure(ref ws.Cols, ref ws._capCols, cols);
             Ensure(ref ws.Tmp, ref ws._capTmp, tmp);
+            Ensure(ref ws.Pad, ref ws._capPad, pad);
             return ws;
         }
 
@@ -306,6 +379,7 @@ internal static unsafe class Conv
         {
             NativeMemory.AlignedFree(Cols);
             NativeMemory.AlignedFree(Tmp);
+            NativeMemory.AlignedFree(Pad);
         }
     }
 }
