@@ -50,6 +50,7 @@ switch (mode)
     case "paths": rc = PathsBench.Run(threads, filter); break;
     case "lesson8": rc = Lesson8Bench.Run(); break;
     case "mlp": rc = MlpBench.Run(threads, profile); break;
+    case "conv": rc = ConvBench.Run(threads, filter); break;
     case "all": rc = GemmBench.Run(threads) | Lesson8Bench.Run() | RunSmall(); break;
     default: Console.Error.WriteLine($"unknown mode '{mode}' (gemm | small | lesson8 | mlp | all | bdn)"); return 2;
 }

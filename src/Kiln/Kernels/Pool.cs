@@ -1,0 +1,336 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Kiln.Kernels;
+
+/// <summary>Geometry of a 2-d pooling window over Planes = N*C planes of H x W, giving OH x OW outputs per plane.</summary>
+internal readonly record struct PoolGeom(int Planes, int H, int W, int OH, int OW, int KH, int KW, int SH, int SW, int PH, int PW, int DH, int DW)
+{
+    /// <summary>True for the common non-overlapping 2x2 window with stride 2, no padding or dilation, on even sizes.</summary>
+    public bool Is2x2 => KH == 2 && KW == 2 && SH == 2 && SW == 2 && PH == 0 && PW == 0 && DH == 1 && DW == 1 && OH * 2 <= H && OW * 2 <= W;
+}
+
+/// <summary>
+/// Pooling kernels over contiguous NCHW planes (each plane handled by one thread, so scatter-adds inside a plane never
+/// race). Max pooling keeps, per output, the flat index of the chosen input inside its plane (PyTorch's indices).
+/// </summary>
+internal static class Pool
+{
+    /// <summary>Planes per parallel chunk so a chunk carries at least ~32K input elements (smaller work runs on one thread).</summary>
+    static int MinPlanes(int planeElems) => Math.Max(1, 32768 / Math.Max(1, planeElems));
+
+    /// <summary>PyTorch's pooling output size (floor or ceil mode; in ceil mode the last window must start inside the input or left padding).</summary>
+    public static int OutSize(int inSize, int k, int s, int p, int d, bool ceil)
+    {
+        int num = inSize + 2 * p - d * (k - 1) - 1 + (ceil ? s - 1 : 0);
+        int o = (int)Math.Floor(num / (double)s) + 1;
+        if (ceil && (o - 1) * s >= inSize + p) o--;
+        return o;
+    }
+
+    // ---------------- max ----------------
+
+    public static void MaxForward(float[] x, int xOff, float[] y, int[] idx, PoolGeom g)
+    {
+        int hw = g.H * g.W, ohw = g.OH * g.OW;
+        Threading.ForRange(g.Planes, MinPlanes(hw), (p0, p1) =>
+        {
+            for (int p = p0; p < p1; p++)
+            {
+                var xp = x.AsSpan(xOff + p * hw, hw);
+                var yp = y.AsSpan(p * ohw, ohw);
+                var ip = idx.AsSpan(p * ohw, ohw);
+                if (g.Is2x2) Max2x2(xp, yp, ip, g);
+                else MaxPlane(xp, yp, ip, g);
+            }
+        });
+    }
+
+    static void MaxPlane(ReadOnlySpan<float> x, Span<float> y, Span<int> idx, PoolGeom g)
+    {
+        int o = 0;
+        for (int oh = 0; oh < g.OH; oh++)
+        {
+            int hs = oh * g.SH - g.PH;
+            for (int ow = 0; ow < g.OW; ow++, o++)
+            {
+                int ws = ow * g.SW - g.PW;
+                float best = float.NegativeInfinity;
+                int bi = -1;
+                for (int kh = 0; kh < g.KH; kh++)
+                {
+                    int ih = hs + kh * g.DH;
+                    if ((uint)ih >= (uint)g.H) continue;
+                    int row = ih * g.W;
+                    for (int kw = 0; kw < g.KW; kw++)
+                    {
+                        int iw = ws + kw * g.DW;
+                        if ((uint)iw >= (uint)g.W) continue;
+                        float v = x[row + iw];
+                        if (bi < 0 || v > best || float.IsNaN(v)) { best = v; bi = row + iw; }
+                    }
+                }
+                y[o] = best;
+                idx[o] = bi;
+            }
+        }
+    }
+
+    static void Max2x2(ReadOnlySpan<float> x, Span<float> y, Span<int> idx, PoolGeom g)
+    {
+        int w = g.W;
+        for (int oh = 0; oh < g.OH; oh++)
+        {
+            int r0 = 2 * oh * w, r1 = r0 + w, o = oh * g.OW;
+            for (int ow = 0; ow < g.OW; ow++)
+            {
+                int c = r0 + 2 * ow;
+                float a = x[c], b = x[c + 1], d = x[r1 + 2 * ow], e = x[r1 + 2 * ow + 1];
+                float best = a; int bi = c;
+                if (b > best || float.IsNaN(b)) { best = b; bi = c + 1; }
+                if (d > best || float.IsNaN(d)) { best = d; bi = r1 + 2 * ow; }
+                if (e > best || float.IsNaN(e)) { best = e; bi = r1 + 2 * ow + 1; }
+                y[o + ow] = best;
+                idx[o + ow] = bi;
+            }
+        }
+    }
+
+    /// <summary>gx (zeroed, planes of inPlane elements) += gy scattered through idx.</summary>
+    public static void MaxBackward(float[] gy, int gyOff, int[] idx, float[] gx, int planes, int inPlane, int outPlane)
+    {
+        Threading.ForRange(planes, MinPlanes(inPlane), (p0, p1) =>
+        {
+            for (int p = p0; p < p1; p++)
+            {
+                var gp = gy.AsSpan(gyOff + p * outPlane, outPlane);
+                var ip = idx.AsSpan(p * outPlane, outPlane);
+                var xp = gx.AsSpan(p * inPlane, inPlane);
+                for (int o = 0; o < outPlane; o++) xp[ip[o]] += gp[o];
+            }
+        });
+    }
+
+    // ---------------- average ----------------
+
+    /// <summary>The divisor of PyTorch's avg_pool2d for the window starting at (hs, ws).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static float AvgWindow(PoolGeom g, int hs, int ws, bool countIncludePad, int divisorOverride, out int h0, out int h1, out int w0, out int w1)
+    {
+        int he = Math.Min(hs + g.KH, g.H + g.PH), we = Math.Min(ws + g.KW, g.W + g.PW);
+        int poolSize = (he - hs) * (we - ws);
+        h0 = Math.Max(hs, 0); w0 = Math.Max(ws, 0);
+        h1 = Math.Min(he, g.H); w1 = Math.Min(we, g.W);
+        int div = divisorOverride > 0 ? divisorOverride : countIncludePad ? poolSize : (h1 - h0) * (w1 - w0);
+        return div > 0 ? 1f / div : 0f;
+    }
+
+    public static void AvgForward(float[] x, int xOff, float[] y, PoolGeom g, bool countIncludePad, int divisorOverride)
+    {
+        int hw = g.H * g.W, ohw = g.OH * g.OW;
+        Threading.ForRange(g.Planes, MinPlanes(hw), (p0, p1) =>
+        {
+            for (int p = p0; p < p1; p++)
+            {
+                var xp = x.AsSpan(xOff + p * hw, hw);
+                var yp = y.AsSpan(p * ohw, ohw);
+                if (g.Is2x2 && divisorOverride <= 0) Avg2x2(xp, yp, g);
+                else
+                {
+                    int o = 0;
+                    for (int oh = 0; oh < g.OH; oh++)
+                        for (int ow = 0; ow < g.OW; ow++, o++)
+                        {
+                            float inv = AvgWindow(g, oh * g.SH - g.PH, ow * g.SW - g.PW, countIncludePad, divisorOverride, out int h0, out int h1, out int w0, out int w1);
+                            float s = 0f;
+                            for (int ih = h0; ih < h1; ih++)
+                                for (int iw = w0; iw < w1; iw++) s += xp[ih * g.W + iw];
+                            yp[o] = s * inv;
+                        }
+                }
+            }
+        });
+    }
+
+    static void Avg2x2(ReadOnlySpan<float> x, Span<float> y, PoolGeom g)
+    {
+        int w = g.W, ow = g.OW;
+        ref float xr = ref MemoryMarshal.GetReference(x);
+        ref float yr = ref MemoryMarshal.GetReference(y);
+        var quarter = Vector256.Create(0.25f);
+        for (int oh = 0; oh < g.OH; oh++)
+        {
+            int r0 = 2 * oh * w, r1 = r0 + w, o = oh * ow, j = 0;
+            if (Avx2.IsSupported)
+            {
+                // 16 inputs of each row -> 8 outputs: add the rows, then pairwise-add neighbours (hadd works per 128-bit
+                // lane, so a 64-bit permute restores the order).
+                for (; j <= ow - 8; j += 8)
+                {
+                    var a = Vector256.LoadUnsafe(ref xr, (nuint)(r0 + 2 * j)) + Vector256.LoadUnsafe(ref xr, (nuint)(r1 + 2 * j));
+                    var b = Vector256.LoadUnsafe(ref xr, (nuint)(r0 + 2 * j + 8)) + Vector256.LoadUnsafe(ref xr, (nuint)(r1 + 2 * j + 8));
+                    var h = Avx2.Permute4x64(Avx.HorizontalAdd(a, b).AsDouble(), 0b11_01_10_00).AsSingle();
+                    (h * quarter).StoreUnsafe(ref yr, (nuint)(o + j));
+                }
+            }
+            for (; j < ow; j++)
+            {
+                int c0 = r0 + 2 * j, c1 = r1 + 2 * j;
+                Unsafe.Add(ref yr, o + j) = ((Unsafe.Add(ref xr, c0) + Unsafe.Add(ref xr, c0 + 1)) + (Unsafe.Add(ref xr, c1) + Unsafe.Add(ref xr, c1 + 1))) * 0.25f;
+            }
+        }
+    }
+
+    /// <summary>gx (zeroed unless fullyWritten) receives each output gradient spread evenly over its window's counted cells.</summary>
+    public static void AvgBackward(float[] gy, int gyOff, float[] gx, PoolGeom g, bool countIncludePad, int divisorOverride)
+    {
+        int hw = g.H * g.W, ohw = g.OH * g.OW;
+        Threading.ForRange(g.Planes, MinPlanes(hw), (p0, p1) =>
+        {
+            for (int p = p0; p < p1; p++)
+            {
+                var gp = gy.AsSpan(gyOff + p * ohw, ohw);
+                var xp = gx.AsSpan(p * hw, hw);
+                if (g.Is2x2 && divisorOverride <= 0 && g.OH * 2 == g.H && g.OW * 2 == g.W) AvgBack2x2(gp, xp, g);
+                else
+                {
+                    int o = 0;
+                    for (int oh = 0; oh < g.OH; oh++)
+                        for (int ow = 0; ow < g.OW; ow++, o++)
+                        {
+                            float inv = AvgWindow(g, oh * g.SH - g.PH, ow * g.SW - g.PW, countIncludePad, divisorOverride, out int h0, out int h1, out int w0, out int w1);
+                            float v = gp[o] * inv;
+                            for (int ih = h0; ih < h1; ih++)
+                                for (int iw = w0; iw < w1; iw++) xp[ih * g.W + iw] += v;
+                        }
+                }
+            }
+        });
+    }
+
+    /// <summary>Writes (not adds) every element of the plane: the windows tile it exactly.</summary>
+    static void AvgBack2x2(ReadOnlySpan<float> gy, Span<float> gx, PoolGeom g)
+    {
+        int w = g.W, ow = g.OW;
+        ref float gr = ref MemoryMarshal.GetReference(gy);
+        ref float xr = ref MemoryMarshal.GetReference(gx);
+        var quarter = Vector256.Create(0.25f);
+        for (int oh = 0; oh < g.OH; oh++)
+        {
+            int r0 = 2 * oh * w, r1 = r0 + w, o = oh * ow, j = 0;
+            if (Avx2.IsSupported)
+            {
+                for (; j <= ow - 8; j += 8)
+                {
+                    // [v0..v7] -> [v0 v0 v1 v1 v2 v2 v3 v3] and [v4 v4 ... v7 v7]
+                    var v = Vector256.LoadUnsafe(ref gr, (nuint)(o + j)) * quarter;
+                    var p = Avx2.Permute4x64(v.AsDouble(), 0b11_01_10_00).AsSingle(); // [v0 v1 v4 v5 | v2 v3 v6 v7]
+                    var lo = Avx.UnpackLow(p, p);   // [v0 v0 v1 v1 | v2 v2 v3 v3]
+                    var hi = Avx.UnpackHigh(p, p);  // [v4 v4 v5 v5 | v6 v6 v7 v7]
+                    lo.StoreUnsafe(ref xr, (nuint)(r0 + 2 * j));
+                    hi.StoreUnsafe(ref xr, (nuint)(r0 + 2 * j + 8));
+                    lo.StoreUnsafe(ref xr, (nuint)(r1 + 2 * j));
+                    hi.StoreUnsafe(ref xr, (nuint)(r1 + 2 * j + 8));
+                }
+            }
+            for (; j < ow; j++)
+            {
+                float v = Unsafe.Add(ref gr, o + j) * 0.25f;
+                int c0 = r0 + 2 * j, c1 = r1 + 2 * j;
+                Unsafe.Add(ref xr, c0) = v; Unsafe.Add(ref xr, c0 + 1) = v;
+                Unsafe.Add(ref xr, c1) = v; Unsafe.Add(ref xr, c1 + 1) = v;
+            }
+        }
+    }
+
+    // ---------------- adaptive ----------------
+
+    /// <summary>PyTorch's adaptive bin [floor(i*in/out), ceil((i+1)*in/out)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static (int Start, int End) Bin(int i, int inSize, int outSize) =>
+        ((int)((long)i * inSize / outSize), (int)(((long)(i + 1) * inSize + outSize - 1) / outSize));
+
+    public static void AdaptiveAvgForward(float[] x, int xOff, float[] y, int planes, int h, int w, int oh, int ow)
+    {
+        int hw = h * w, ohw = oh * ow;
+        Threading.ForRange(planes, MinPlanes(hw), (p0, p1) =>
+        {
+            for (int p = p0; p < p1; p++)
+            {
+                var xp = x.AsSpan(xOff + p * hw, hw);
+                int o = p * ohw;
+                if (ohw == 1) { y[o] = Reduce.Sum(xp) / hw; continue; }
+                for (int i = 0; i < oh; i++)
+                {
+                    var (h0, h1) = Bin(i, h, oh);
+                    for (int j = 0; j < ow; j++, o++)
+                    {
+                        var (w0, w1) = Bin(j, w, ow);
+                        float s = 0f;
+                        for (int ih = h0; ih < h1; ih++)
+                            for (int iw = w0; iw < w1; iw++) s += xp[ih * w + iw];
+                        y[o] = s / ((h1 - h0) * (w1 - w0));
+                    }
+                }
+            }
+        });
+    }
+
+    public static void AdaptiveAvgBackward(float[] gy, int gyOff, float[] gx, int planes, int h, int w, int oh, int ow)
+    {
+        int hw = h * w, ohw = oh * ow;
+        Threading.ForRange(planes, MinPlanes(hw), (p0, p1) =>
+        {
+            for (int p = p0; p < p1; p++)
+            {
+                var xp = gx.AsSpan(p * hw, hw);
+                int o = gyOff + p * ohw;
+                if (ohw == 1) { xp.Fill(gy[o] / hw); continue; }
+                for (int i = 0; i < oh; i++)
+                {
+                    var (h0, h1) = Bin(i, h, oh);
+                    for (int j = 0; j < ow; j++, o++)
+                    {
+                        var (w0, w1) = Bin(j, w, ow);
+                        float v = gy[o] / ((h1 - h0) * (w1 - w0));
+                        for (int ih = h0; ih < h1; ih++)
+                            for (int iw = w0; iw < w1; iw++) xp[ih * w + iw] += v;
+                    }
+                }
+            }
+        });
+    }
+
+    public static void AdaptiveMaxForward(float[] x, int xOff, float[] y, int[] idx, int planes, int h, int w, int oh, int ow)
+    {
+        int hw = h * w, ohw = oh * ow;
+        Threading.ForRange(planes, MinPlanes(hw), (p0, p1) =>
+        {
+            for (int p = p0; p < p1; p++)
+            {
+                var xp = x.AsSpan(xOff + p * hw, hw);
+                int o = p * ohw;
+                for (int i = 0; i < oh; i++)
+                {
+                    var (h0, h1) = Bin(i, h, oh);
+                    for (int j = 0; j < ow; j++, o++)
+                    {
+                        var (w0, w1) = Bin(j, w, ow);
+                        float best = float.NegativeInfinity;
+                        int bi = -1;
+                        for (int ih = h0; ih < h1; ih++)
+                            for (int iw = w0; iw < w1; iw++)
+                            {
+                                float v = xp[ih * w + iw];
+                                if (bi < 0 || v > best || float.IsNaN(v)) { best = v; bi = ih * w + iw; }
+                            }
+                        y[o] = best;
+                        idx[o] = bi;
+                    }
+                }
+            }
+        });
+    }
+}
