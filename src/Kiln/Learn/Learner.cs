@@ -272,12 +272,12 @@ public class Learner
     /// <summary>Clears the gradients; by default asks the callbacks.</summary>
     public virtual void ZeroGrad() => Run(Event.ZeroGrad);
 
-    /// <summary>One-cycle training (PyTorch's OneCycleLR stepped every training batch, AdamW-friendly) for epochs with peak lr maxLr.</summary>
-    public void FitOneCycle(int epochs, double maxLr, IEnumerable<Callback>? callbacks = null, double pctStart = 0.3)
+    /// <summary>One-cycle training (PyTorch's OneCycleLR stepped every training batch) for epochs with peak lr maxLr; startEpoch resumes mid-cycle.</summary>
+    public void FitOneCycle(int epochs, double maxLr, IEnumerable<Callback>? callbacks = null, double pctStart = 0.3, int startEpoch = 0)
     {
         int total = epochs * Dls.Train.Count;
         var sched = new BatchSchedCallback(opt => new OneCycleLR(opt, maxLr, total, pctStart));
-        Fit(epochs, callbacks: [sched, .. callbacks ?? []], lr: maxLr);
+        Fit(epochs, callbacks: [sched, .. callbacks ?? []], lr: maxLr, startEpoch: startEpoch);
     }
 
     /// <summary>Predictions and targets for every batch of dl (default: the validation loader), in evaluation mode without gradients; the model's mode is restored.</summary>
