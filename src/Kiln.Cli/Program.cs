@@ -11,6 +11,7 @@ public static class Program
     {
         var root = new RootCommand("Kiln: deep learning from the foundations, in C#.");
         root.Subcommands.Add(MatMulCommand.Create());
+        root.Subcommands.Add(TrainCommand.Create());
         try
         {
             return root.Parse(args).Invoke();

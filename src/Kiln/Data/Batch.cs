@@ -60,3 +60,13 @@ public interface IBatchLoader : IEnumerable<Batch>
     /// <summary>Items per batch (the last batch of a pass may be smaller unless dropped).</summary>
     int BatchSize { get; }
 }
+
+/// <summary>A pair of loaders as a Learner consumes them: training (usually shuffled) and validation.</summary>
+public interface IDataLoaders
+{
+    /// <summary>The training loader (usually shuffled).</summary>
+    IBatchLoader Train { get; }
+
+    /// <summary>The validation loader.</summary>
+    IBatchLoader Valid { get; }
+}

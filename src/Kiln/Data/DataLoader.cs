@@ -112,7 +112,7 @@ public sealed class DataLoader<TItem, TBatch> : Loader<TBatch>
 }
 
 /// <summary>A training and a validation loader (fastai's DataLoaders); the validation loader is never shuffled.</summary>
-public sealed class DataLoaders
+public sealed class DataLoaders : IDataLoaders
 {
     /// <summary>Pairs two existing loaders.</summary>
     public DataLoaders(IBatchLoader train, IBatchLoader valid)

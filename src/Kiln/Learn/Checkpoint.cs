@@ -35,15 +35,14 @@ public static class Checkpoint
     }
 
     /// <summary>Writes model weights, the optimizer state (if any) and the number of completed epochs to path atomically.</summary>
-    public static void Save(Module model, Optimizer? opt, int epoch, string path)
+    public static void Save(Module model, Optimizer? opt, int epoch, string path, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         var tensors = new List<KeyValuePair<string, Tensor>>(model.StateDict());
-        var meta = new Dictionary<string, string>
-        {
-            ["format"] = "kiln-checkpoint-1",
-            ["epoch"] = epoch.ToString(CultureInfo.InvariantCulture),
-        };
+        var meta = new Dictionary<string, string>();
+        if (metadata != null) foreach (var (k, v) in metadata) meta[k] = v;
+        meta["format"] = "kiln-checkpoint-1";
+        meta["epoch"] = epoch.ToString(CultureInfo.InvariantCulture);
         if (opt != null)
         {
             var sd = opt.StateDict();

@@ -25,16 +25,6 @@ public sealed class CancelBatchException : Exception
     public CancelBatchException() : base("Batch cancelled by a callback.") { }
 }
 
-/// <summary>A pair of loaders as a Learner consumes them (Kiln.Data's DataLoaders has the same two properties).</summary>
-public interface IDataLoaders
-{
-    /// <summary>The training loader (usually shuffled).</summary>
-    IBatchLoader Train { get; }
-
-    /// <summary>The validation loader.</summary>
-    IBatchLoader Valid { get; }
-}
-
 /// <summary>A plain <see cref="IDataLoaders"/> over two loaders.</summary>
 public sealed record LoaderPair(IBatchLoader Train, IBatchLoader Valid) : IDataLoaders;
 
