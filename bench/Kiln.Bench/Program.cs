@@ -51,6 +51,7 @@ switch (mode)
     case "lesson8": rc = Lesson8Bench.Run(); break;
     case "mlp": rc = MlpBench.Run(threads, profile); break;
     case "conv": rc = ConvBench.Run(threads, filter); break;
+    case "data": rc = DataBench.Run(); break; // issue 5: DataLoader batches/s of augmented Fashion-MNIST batches of 1024, 0/1/2 workers
     case "all": rc = GemmBench.Run(threads) | Lesson8Bench.Run() | RunSmall(); break;
     default: Console.Error.WriteLine($"unknown mode '{mode}' (gemm | small | lesson8 | mlp | all | bdn)"); return 2;
 }

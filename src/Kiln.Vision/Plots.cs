@@ -10,7 +10,7 @@ public static class Plots
     public static void Save(Plot plot, string path, int width = 640, int height = 400)
     {
         ArgumentNullException.ThrowIfNull(plot);
-        var bytes = plot.GetImageBytes(width, height, ImageFormat.Png);
+        var bytes = plot.GetImageBytes(width, height, ScottPlot.ImageFormat.Png);
         var full = Path.GetFullPath(path);
         var dir = Path.GetDirectoryName(full);
         if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);

@@ -1,0 +1,88 @@
+using System.Diagnostics;
+using Kiln.Data;
+
+namespace Kiln.Bench;
+
+/// <summary>
+/// Issue 5's loader benchmark: batches per second of shuffled Fashion-MNIST training batches of 1024 ([1024,1,28,28] +
+/// labels; 59 per pass) built by Kiln's DataLoader alone (the consumer only touches each batch), normalised (mean 0.28, std 0.35)
+/// and augmented as lesson 18 does on the batch, with 0, 1 and 2 workers. Each configuration runs one warm-up pass, then
+/// <see cref="Passes"/> timed passes; the median pass is reported.
+/// </summary>
+static class DataBench
+{
+    const int BatchSize = 1024;
+
+    /// <summary>Timed passes per configuration.</summary>
+    public static int Passes = 5;
+
+    public static int Run()
+    {
+        var sw = Stopwatch.StartNew();
+        var data = Datasets.Get("fashion-mnist");
+        Console.WriteLine($"\nFashion-MNIST loaded in {sw.Elapsed.TotalSeconds:0.00} s: train {Shapes(data.Train.X)}, labels {Shapes(data.Train.Y)}");
+        var norm = new Normalize(0.28f, 0.35f);
+        var augs = new (string Name, ITransform? T)[]
+        {
+            ("none (gather only)", null),
+            ("normalize", norm),
+            ("normalize + crop(pad 1) + flip", Transforms.Compose(norm, new RandomCrop(28, 1), new RandomHorizontalFlip())),
+            ("normalize + per-item crop + flip", Transforms.Compose(norm, new RandomCrop(28, 1, perItem: true), new RandomHorizontalFlip(perItem: true))),
+            ("normalize + crop + flip + RandErase", Transforms.Compose(norm, new RandomCrop(28, 1), new RandomHorizontalFlip(), new RandErase())),
+            ("normalize + crop + flip + RandCopy", Transforms.Compose(norm, new RandomCrop(28, 1), new RandomHorizontalFlip(), new RandCopy())),
+        };
+        PerTransform(data.Train, norm);
+        Console.WriteLine($"\n{"batch transform",-38} {"workers",7} {"batches/s",10} {"ms/batch",9} {"images/s",10}");
+        foreach (var (name, t) in augs)
+            foreach (int workers in new[] { 0, 1, 2 })
+            {
+                var dl = new DataLoader(data.Train, BatchSize, shuffle: true, seed: 42, workers: workers, batchTransform: t);
+                Pass(dl); // warm-up (JIT, thread start)
+                var times = new List<double>();
+                for (int p = 0; p < Passes; p++) times.Add(Pass(dl));
+                times.Sort();
+                double sec = times[times.Count / 2];
+                double bps = dl.Count / sec;
+                Console.WriteLine($"{name,-38} {workers,7} {bps,10:0.0} {1000 / bps,9:0.00} {bps * BatchSize,10:0}");
+            }
+        return 0;
+    }
+
+    /// <summary>Milliseconds per Apply of each transform alone on one [1024,1,28,28] batch (median of 21 runs).</summary>
+    static void PerTransform(TensorDataset train, Normalize norm)
+    {
+        var x = train.Gather(Enumerable.Range(0, BatchSize).ToArray()).X;
+        var ts = new (string, ITransform)[]
+        {
+            ("Normalize", norm), ("RandomCrop(28, pad 1)", new RandomCrop(28, 1)), ("RandomCrop per item", new RandomCrop(28, 1, perItem: true)),
+            ("RandomHorizontalFlip", new RandomHorizontalFlip(p: 1)), ("RandomResizedCrop(28)", new RandomResizedCrop(28)),
+            ("RandErase", new RandErase()), ("RandCopy", new RandCopy()),
+        };
+        Console.WriteLine($"\n{"transform alone on [1024,1,28,28]",-38} {"ms",7}");
+        var g = new Generator(1);
+        foreach (var (name, t) in ts)
+        {
+            var times = new List<double>();
+            for (int i = 0; i < 21; i++)
+            {
+                var sw = Stopwatch.StartNew();
+                t.Apply(x, g);
+                times.Add(sw.Elapsed.TotalMilliseconds);
+            }
+            times.Sort();
+            Console.WriteLine($"{name,-38} {times[10],7:0.00}");
+        }
+    }
+
+    static double Pass(DataLoader dl)
+    {
+        double checksum = 0;
+        var sw = Stopwatch.StartNew();
+        foreach (var b in dl) checksum += b.Y.Size(0);
+        double s = sw.Elapsed.TotalSeconds;
+        if (checksum != 60000) throw new InvalidOperationException($"DataBench: a pass yielded {checksum} items, expected 60000");
+        return s;
+    }
+
+    static string Shapes(Tensor t) => "[" + string.Join(",", t.Shape) + "]";
+}
