@@ -169,15 +169,16 @@ public static class TrainJob
         var model = CreateModel(o);
         var recorder = new Recorder();
         var checkpoint = new CheckpointEachEpoch(Path.Combine(o.Out, CheckpointFile), o);
-        var learn = CreateLearner(o, data, model, [recorder, progress, checkpoint]);
+        var learn = CreateLearner(o, data, model, []);
+        Callback[] fitOnly = [recorder, progress, checkpoint];
         switch (o.Schedule)
         {
-            case "onecycle": learn.FitOneCycle(o.Epochs, lr); break;
+            case "onecycle": learn.FitOneCycle(o.Epochs, lr, fitOnly); break;
             case "cos":
                 int steps = o.Epochs * learn.Dls.Train.Count;
-                learn.Fit(o.Epochs, lr: lr, callbacks: [new BatchSchedCallback(opt => new CosineAnnealingLR(opt, steps))]);
+                learn.Fit(o.Epochs, lr: lr, callbacks: [.. fitOnly, new BatchSchedCallback(opt => new CosineAnnealingLR(opt, steps))]);
                 break;
-            default: learn.Fit(o.Epochs, lr: lr); break;
+            default: learn.Fit(o.Epochs, lr: lr, callbacks: fitOnly); break;
         }
 
         var (preds, targets) = learn.GetPreds();
