@@ -113,6 +113,20 @@ public static class Plots
         return plt;
     }
 
+    /// <summary>The curve of an <see cref="LrFinderExtensions.LrFind"/> run with its suggested lr marked.</summary>
+    public static Plot LrFinder(LrFindResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        return LrFinder(result.Lrs, result.Losses, result.SuggestedLr);
+    }
+
+    /// <summary>The lr and momentum a recorder saw, per training batch.</summary>
+    public static Plot Schedule(Recorder recorder)
+    {
+        ArgumentNullException.ThrowIfNull(recorder);
+        return Schedule(recorder.Lrs, recorder.Moms);
+    }
+
     /// <summary>The learning rate (left axis) and momentum or beta1 (right axis) of each training batch, as a recorder saw them.</summary>
     public static Plot Schedule(IReadOnlyList<double> lrs, IReadOnlyList<double>? moms = null)
     {
@@ -145,7 +159,7 @@ public static class Plots
             s.LegendText = name;
             s.LineWidth = 1.5f;
         }
-        plt.ShowLegend(Edge.Right);
+        plt.ShowLegend(Edge.Bottom);
         return plt;
     }
 }

@@ -30,6 +30,14 @@ public class LearnLrFinderTests
         int best = r.Losses.ToList().IndexOf(r.MinLoss);
         Assert.Equal(r.Lrs[best] / 10, r.SuggestedLr);
         Assert.Empty(learn.Callbacks.OfType<LrFinderCallback>());
+
+        var png = Path.Combine(Path.GetTempPath(), $"kiln-lrfind-{Guid.NewGuid():N}.png");
+        try
+        {
+            Kiln.Vision.Plots.Save(Kiln.Vision.Plots.LrFinder(r), png);
+            PlotTests.AssertPng(png, 640, 400);
+        }
+        finally { File.Delete(png); }
     }
 
     [Fact]

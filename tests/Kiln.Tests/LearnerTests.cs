@@ -234,3 +234,40 @@ public class LearnerTests
         Assert.Equal(1, valid.Passes);
     }
 }
+
+public class LearnerDataLoadersTests
+{
+    sealed class SomeDataLoaders(Kiln.Data.IBatchLoader train, Kiln.Data.IBatchLoader valid)
+    {
+        public Kiln.Data.IBatchLoader Train { get; } = train;
+        public Kiln.Data.IBatchLoader Valid { get; } = valid;
+    }
+
+    [Fact]
+    public void AnObjectWithTrainAndValidLoaders_IsAccepted_AndOtherObjectsFailClearly()
+    {
+        var (train, valid) = Loaders();
+        var learn = new TrainLearner(Mlp(1), new SomeDataLoaders(train, valid), CrossEntropy);
+        Assert.Same(train, learn.Dls.Train);
+        Assert.Same(valid, learn.Dls.Valid);
+        var ex = Assert.Throws<ArgumentException>(() => new TrainLearner(Mlp(1), "not loaders", CrossEntropy));
+        Assert.Contains("Train", ex.Message);
+    }
+
+    [Fact]
+    public void PendingOptimizerState_IsKeptByGetPredsAndLrFind_AndUsedByTheNextTrainingFit()
+    {
+        var (train, valid) = Loaders();
+        var learn = new TrainLearner(Mlp(1), train, valid, CrossEntropy, 0.01, optFunc: (ps, lr) => new AdamW(ps, lr));
+        learn.Fit(1);
+        var state = learn.Opt!.StateDict();
+        learn.PendingOptimizerState = state;
+        learn.GetPreds();
+        learn.LrFind(maxEpochs: 1);
+        Assert.Same(state, learn.PendingOptimizerState);
+        learn.Fit(1, lr: 0.5);
+        Assert.Null(learn.PendingOptimizerState);
+        Assert.Equal(0.01, learn.Opt!.Lr); // the checkpoint's hyperparameters win over the fit's lr
+        Assert.Equal(6, learn.Opt.StateOf(learn.Model.Parameters().First()).Step);
+    }
+}

@@ -62,3 +62,74 @@ public sealed class PlotTests : IDisposable
         Assert.Throws<ArgumentException>(() => Plots.LrFinder(lrs, losses[1..]));
     }
 }
+
+/// <summary>Image grids and activation plots from real Fashion-MNIST data; set KILN_PLOT_DIR to keep the PNGs.</summary>
+public sealed class PlotImageTests : IDisposable
+{
+    static readonly string[] Classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+
+    readonly string _dir = Environment.GetEnvironmentVariable("KILN_PLOT_DIR") is { Length: > 0 } d ? d
+        : Directory.CreateTempSubdirectory("kiln-plots-").FullName;
+
+    public void Dispose()
+    {
+        if (Environment.GetEnvironmentVariable("KILN_PLOT_DIR") is not { Length: > 0 }) Directory.Delete(_dir, recursive: true);
+    }
+
+    [Fact]
+    public void ImageGrid_UsesSqrtRows_AndTitles()
+    {
+        var (x, y) = FashionMnist.Train;
+        var ims = x.Narrow(0, 0, 10);
+        var titles = y.Narrow(0, 0, 10).ToIntArray().Select(i => Classes[i]).ToArray();
+        using (var bmp = ImageGrid.Render(ims, titles, cellSize: 84))
+        {
+            // 10 images: rows = floor(sqrt(10)) = 3, cols = ceil(10 / 3) = 4.
+            Assert.Equal(4 * (84 + 6) + 6, bmp.Width);
+            Assert.Equal(3 * (84 + 18 + 6) + 6, bmp.Height); // title band: max(14, 84 / 7) + 4
+        }
+        var p = Path.Combine(_dir, "grid.png");
+        ImageGrid.Save(ims, p, titles, cellSize: 84);
+        PlotTests.AssertPng(p, 4 * 90 + 6, 3 * 108 + 6);
+        Assert.Throws<ArgumentException>(() => ImageGrid.Render(ims, titles[..3]));
+        Assert.Throws<ArgumentException>(() => ImageGrid.Render(Tensor.Zeros(2, 2, 5, 5)));
+    }
+
+    [Fact]
+    public void ImageGrid_ScalesOneChannelImagesPerImage()
+    {
+        var ims = Tensor.FromArray(new float[] { 0, 1, 2, 3, 10, 10, 10, 20 }, 2, 1, 2, 2);
+        using var bmp = ImageGrid.Render(ims, cellSize: 2);
+        // First image: 0 -> black, 3 -> white; second: 10 -> black, 20 -> white.
+        Assert.Equal(new SKColor(0, 0, 0), bmp.GetPixel(6, 6));
+        Assert.Equal(new SKColor(255, 255, 255), bmp.GetPixel(7, 7));
+        Assert.Equal(new SKColor(0, 0, 0), bmp.GetPixel(14, 6));
+        Assert.Equal(new SKColor(255, 255, 255), bmp.GetPixel(15, 7));
+    }
+
+    [Fact]
+    public void ActivationPlots_WritePngs()
+    {
+        var (x, y) = FashionMnist.Train;
+        var xs = ((x.Narrow(0, 0, 3000).Reshape(-1, 784) - 0.286f) / 0.353f).Contiguous();
+        var ys = y.Narrow(0, 0, 3000).Contiguous();
+        var g = new Generator(1);
+        var model = new Kiln.Nn.Sequential(new Kiln.Nn.Linear(784, 100, generator: g), new Kiln.Nn.ReLU(),
+            new Kiln.Nn.Linear(100, 50, generator: g), new Kiln.Nn.ReLU(), new Kiln.Nn.Linear(50, 10, generator: g));
+        var stats = new ActivationStats(m => m is Kiln.Nn.ReLU);
+        var learn = new TrainLearner(model, new TensorLoader(xs, ys, 50), new TensorLoader(xs.Narrow(0, 0, 100), ys.Narrow(0, 0, 100), 100),
+            CrossEntropy, 0.3, [stats]);
+        learn.Fit(1);
+        Assert.Equal(60, stats.Layers[0].Means.Count);
+
+        var a = Path.Combine(_dir, "act-stats.png");
+        ActivationPlots.SaveMeansAndStds(stats, a);
+        PlotTests.AssertPng(a, 960, 340);
+        var c = Path.Combine(_dir, "colorful-dim.png");
+        ActivationPlots.SaveColorfulDimension(stats, c);
+        PlotTests.AssertPng(c, 960, 340);
+        var dpath = Path.Combine(_dir, "dead.png");
+        Plots.Save(ActivationPlots.DeadChart(stats), dpath);
+        PlotTests.AssertPng(dpath, 640, 400);
+    }
+}

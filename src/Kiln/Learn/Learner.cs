@@ -26,7 +26,23 @@ public sealed class CancelBatchException : Exception
 }
 
 /// <summary>A plain <see cref="IDataLoaders"/> over two loaders.</summary>
-public sealed record LoaderPair(IBatchLoader Train, IBatchLoader Valid) : IDataLoaders;
+public sealed record LoaderPair(IBatchLoader Train, IBatchLoader Valid) : IDataLoaders
+{
+    /// <summary>
+    /// The pair of any object with public Train and Valid properties holding IBatchLoaders (such as Kiln.Data's
+    /// DataLoaders); an IDataLoaders is used as it is.
+    /// </summary>
+    public static IDataLoaders From(object dls)
+    {
+        ArgumentNullException.ThrowIfNull(dls);
+        if (dls is IDataLoaders d) return d;
+        var type = dls.GetType();
+        IBatchLoader Get(string name) =>
+            type.GetProperty(name)?.GetValue(dls) as IBatchLoader
+            ?? throw new ArgumentException($"LoaderPair.From: {type.Name} has no public property {name} holding an IBatchLoader (a Learner needs Train and Valid loaders)");
+        return new LoaderPair(Get("Train"), Get("Valid"));
+    }
+}
 
 /// <summary>
 /// A step of the training loop that plugs into a <see cref="Learner"/> (miniai's Callback). Every event is a no-op by
@@ -141,13 +157,18 @@ public class Learner
     /// <summary>The loader of the current pass.</summary>
     public IBatchLoader? Dl { get; private set; }
 
-    /// <summary>Optimizer state to restore into the next fit's fresh optimizer (set by <see cref="Checkpoint.Load(Learner, string)"/>).</summary>
+    /// <summary>Optimizer state to restore into the next training fit's fresh optimizer (set by <see cref="Checkpoint.Load(Learner, string)"/>).</summary>
     public OptimizerStateDict? PendingOptimizerState { get; set; }
 
     /// <summary>A learner over a model, a training and a validation loader, a loss, a default lr, callbacks and an optimizer factory (default SGD).</summary>
     public Learner(Module model, IBatchLoader train, IBatchLoader valid, Func<Tensor, Tensor, Tensor> lossFunc, double lr = 0.1,
         IEnumerable<Callback>? callbacks = null, Func<IEnumerable<Tensor>, double, Optimizer>? optFunc = null)
         : this(model, new LoaderPair(train, valid), lossFunc, lr, callbacks, optFunc) { }
+
+    /// <summary>A learner over a model, any object with Train and Valid loader properties (see <see cref="LoaderPair.From"/>), a loss, a default lr, callbacks and an optimizer factory.</summary>
+    public Learner(Module model, object dls, Func<Tensor, Tensor, Tensor> lossFunc, double lr = 0.1,
+        IEnumerable<Callback>? callbacks = null, Func<IEnumerable<Tensor>, double, Optimizer>? optFunc = null)
+        : this(model, LoaderPair.From(dls), lossFunc, lr, callbacks, optFunc) { }
 
     /// <summary>A learner over a model, a pair of loaders, a loss, a default lr, callbacks and an optimizer factory (default SGD).</summary>
     public Learner(Module model, IDataLoaders dls, Func<Tensor, Tensor, Tensor> lossFunc, double lr = 0.1,
@@ -191,7 +212,8 @@ public class Learner
             NEpochs = nEpochs;
             StartEpoch = startEpoch;
             Opt = OptFunc(Model.Parameters(), lr ?? Lr);
-            if (PendingOptimizerState is { } state)
+            // Only a training fit takes the pending state, so GetPreds after Checkpoint.Load does not use it up.
+            if (train && PendingOptimizerState is { } state)
             {
                 Opt.LoadStateDict(state);
                 PendingOptimizerState = null;
@@ -371,6 +393,11 @@ public class TrainLearner : Learner
     public TrainLearner(Module model, IBatchLoader train, IBatchLoader valid, Func<Tensor, Tensor, Tensor> lossFunc, double lr = 0.1,
         IEnumerable<Callback>? callbacks = null, Func<IEnumerable<Tensor>, double, Optimizer>? optFunc = null)
         : base(model, train, valid, lossFunc, lr, callbacks, optFunc) { }
+
+    /// <summary>A training learner over any object with Train and Valid loader properties (see <see cref="LoaderPair.From"/>).</summary>
+    public TrainLearner(Module model, object dls, Func<Tensor, Tensor, Tensor> lossFunc, double lr = 0.1,
+        IEnumerable<Callback>? callbacks = null, Func<IEnumerable<Tensor>, double, Optimizer>? optFunc = null)
+        : base(model, dls, lossFunc, lr, callbacks, optFunc) { }
 
     /// <summary>A training learner over a pair of loaders (see <see cref="Learner"/>).</summary>
     public TrainLearner(Module model, IDataLoaders dls, Func<Tensor, Tensor, Tensor> lossFunc, double lr = 0.1,

@@ -66,7 +66,7 @@ public static class LrFinderExtensions
 {
     /// <summary>
     /// Trains from startLr with the lr multiplied by gamma every batch (at most maxEpochs epochs, no validation) until the
-    /// loss exceeds maxMult times its minimum or is NaN; the model's weights and buffers are restored afterwards.
+    /// loss exceeds maxMult times its minimum or is NaN; the model's weights and buffers (and any pending optimizer state) are restored afterwards.
     /// </summary>
     public static LrFindResult LrFind(this Learner learn, double gamma = 1.3, double maxMult = 3, double startLr = 1e-5, int maxEpochs = 10)
     {
@@ -75,11 +75,14 @@ public static class LrFinderExtensions
         var saved = learn.Model.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.Clone());
         bool wasTraining = learn.Model.Training;
         var cb = new LrFinderCallback(gamma, maxMult);
+        var pending = learn.PendingOptimizerState; // a resumed fit's optimizer state is not for the LR finder
+        learn.PendingOptimizerState = null;
         try { learn.Fit(maxEpochs, callbacks: [cb], lr: startLr); }
         finally
         {
             learn.Model.LoadStateDict(saved);
             learn.Model.Train(wasTraining);
+            learn.PendingOptimizerState = pending;
         }
         int best = cb.Losses.Count == 0 ? -1 : cb.Losses.IndexOf(cb.Losses.Where(l => !double.IsNaN(l)).DefaultIfEmpty(double.NaN).Min());
         double suggested = best < 0 ? double.NaN : cb.Lrs[best] / 10;
