@@ -12,13 +12,16 @@ public static class Program
         var root = new RootCommand("Kiln: deep learning from the foundations, in C#.");
         root.Subcommands.Add(MatMulCommand.Create());
         root.Subcommands.Add(TrainCommand.Create());
+        foreach (var c in ModelCommands.Create()) root.Subcommands.Add(c);
         try
         {
-            return root.Parse(args).Invoke();
+            return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or InvalidDataException
+                                   or UnauthorizedAccessException or System.Net.Http.HttpRequestException)
         {
-            Console.Error.WriteLine($"kiln: {e.Message}");
+            // One line (the first of the message) that says what is wrong and what to do; no stack trace.
+            Console.Error.WriteLine($"kiln: {e.Message.Split('\n')[0].TrimEnd()}");
             return 1;
         }
     }

@@ -20,7 +20,7 @@ public static class ActivationPlots
             canvas.Clear(SKColors.White);
             for (int i = 0; i < plots.Count; i++)
             {
-                using var cell = SKBitmap.Decode(plots[i].GetImageBytes(cellWidth, cellHeight, ImageFormat.Png));
+                using var cell = SKBitmap.Decode(plots[i].GetImageBytes(cellWidth, cellHeight, ScottPlot.ImageFormat.Png));
                 canvas.DrawBitmap(cell, i % cols * cellWidth, i / cols * cellHeight);
             }
         }

@@ -59,7 +59,19 @@ internal static class TrainCommand
     {
         options.Validate();
         var progress = new ProgressCallback(Path.Combine(options.Out, TrainJob.LossPlot), plainOut: plain ? Console.Out : null);
-        var r = TrainJob.Run(options, progress, Console.Out);
+        // Ctrl-C ends the process at once; checkpoints are written to a temporary file and renamed, so the last completed
+        // epoch's checkpoint is never half-written. Say where it is.
+        ConsoleCancelEventHandler onCancel = (_, _) =>
+        {
+            var ckpt = Path.Combine(options.Out, TrainJob.CheckpointFile);
+            Console.Error.WriteLine(File.Exists(ckpt)
+                ? $"kiln: interrupted; the last completed epoch's checkpoint is {ckpt}"
+                : "kiln: interrupted before the first epoch completed; no checkpoint was written");
+        };
+        Console.CancelKeyPress += onCancel;
+        TrainResult r;
+        try { r = TrainJob.Run(options, progress, Console.Out); }
+        finally { Console.CancelKeyPress -= onCancel; }
         Console.WriteLine($"validation accuracy {r.Accuracy:P2}" + (r.TtaAccuracy is double t ? $"; with TTA {t:P2}" : "")
             + $" after {options.Epochs} epoch(s) in {r.Elapsed.TotalSeconds:0} s (lr {r.Lr:G3})");
         Console.WriteLine($"wrote {Path.Combine(r.OutDir, TrainJob.CheckpointFile)}, {TrainJob.MetricsFile}, {TrainJob.LossPlot}, {TrainJob.SchedulePlot}, {TrainJob.GridFile}, {TrainJob.ConfusionFile}");

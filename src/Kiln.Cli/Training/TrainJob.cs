@@ -140,7 +140,7 @@ public static class TrainJob
     {
         var dls = DataLoaders.FromDatasets(data.Train, data.Valid, o.BatchSize, seed: o.Seed, workers: o.Workers,
             batchTransform: augment ? Augmentation(o.Augment) : null);
-        return new TrainLearner(model, dls, Loss, o.Lr ?? 1e-3, [new MetricsCallback(new Accuracy()), .. callbacks], OptimizerFactory(o));
+        return new TrainLearner(model, dls, Loss, o.Lr ?? 1e-3, [new MetricsCallback(new Accuracy()) { Log = null }, .. callbacks], OptimizerFactory(o));
     }
 
     /// <summary>Runs the whole job; progress goes to the given callback (a Spectre display or plain lines).</summary>
@@ -181,6 +181,7 @@ public static class TrainJob
             default: learn.Fit(o.Epochs, lr: lr, callbacks: fitOnly); break;
         }
 
+        var history = learn.Get<MetricsCallback>()!.History.ToList(); // the fit's passes (GetPreds below adds its own)
         var (preds, targets) = learn.GetPreds();
         double acc = Accuracy.Compute(preds, targets);
         double? tta = null;
@@ -190,7 +191,6 @@ public static class TrainJob
             tta = Accuracy.Compute(tp, tt);
         }
 
-        var history = learn.Get<MetricsCallback>()!.History;
         Plots.Save(Plots.LossCurve(recorder, learn.Dls.Train.Count), Path.Combine(o.Out, LossPlot));
         Plots.Save(Plots.Schedule(recorder.Lrs, recorder.Moms), Path.Combine(o.Out, SchedulePlot));
         RunPictures.Predictions(data.Valid.X, preds, targets, data.Classes, Mean, Std, Path.Combine(o.Out, GridFile));

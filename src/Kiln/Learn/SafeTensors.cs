@@ -25,6 +25,13 @@ public sealed record SafeTensor(string Name, string DType, int[] Shape, byte[] D
     /// <summary>The entry as a Kiln tensor (I64 values must fit in int32); throws naming the tensor for dtypes Kiln lacks.</summary>
     public Tensor ToTensor()
     {
+        // FromArray reads an empty shape as "1-d"; a 0-d entry (e.g. BatchNorm's num_batches_tracked) is reshaped back.
+        var t = Flat();
+        return Shape.Length == 0 ? t.Reshape([]) : t;
+    }
+
+    Tensor Flat()
+    {
         switch (DType)
         {
             case "F32": return Tensor.FromArray(MemoryMarshal.Cast<byte, float>(Data).ToArray(), Shape);
