@@ -13,6 +13,7 @@ public static class Program
         root.Subcommands.Add(MatMulCommand.Create());
         root.Subcommands.Add(TrainCommand.Create());
         foreach (var c in ModelCommands.Create()) root.Subcommands.Add(c);
+        root.Subcommands.Add(BenchCommand.Create());
         try
         {
             return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
