@@ -163,6 +163,14 @@ public sealed class ConvTests
             new(2, 1, 16, 28, 28, 5, 5, Ph: 2, Pw: 2),                      // the bench's layer (a), small batch
             new(9, 8, 16, 7, 7, 3, 3, Sh: 2, Sw: 2, Ph: 1, Pw: 1),           // several images per GEMM chunk
             new(40, 4, 8, 4, 4, 3, 3, Sh: 2, Sw: 2, Ph: 1, Pw: 1),           // many chunks and weight-gradient slots
+            // stride 1, >= 4 input channels, rows >= 12 wide: the direct kernel (forward and input gradient)
+            new(2, 5, 11, 13, 20, 3, 3, Ph: 1, Pw: 1),
+            new(2, 16, 16, 28, 28, 5, 5, Ph: 2, Pw: 2),                     // the bench's layer (d), small batch
+            new(2, 4, 3, 10, 14, 3, 3, Ph: 2, Pw: 2, Dh: 2, Dw: 2),
+            new(1, 4, 9, 5, 40, 3, 5, Pw: 2),                              // two 32-wide strips, one partial
+            new(3, 6, 4, 6, 15, 2, 3),                                     // no padding: input gradient padded by k-1
+            new(1, 8, 8, 7, 14, 3, 3, Ph: 3, Pw: 3),                        // padding beyond d(k-1): the input gradient falls back
+            new(5, 4, 32, 9, 17, 3, 2, Ph: 1, Dw: 2),                       // direct weight gradient: two 16-channel blocks, 15 wide
         };
         foreach (var c in ConvRef.RandomCases(30, 15)) d.Add(c);
         return d;

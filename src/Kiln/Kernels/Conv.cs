@@ -227,6 +227,11 @@ internal static unsafe class Conv
     /// </summary>
     internal static void Forward(ConvShape s, int n, float* big, float* w, float* bias, float* small)
     {
+        if (ConvDirect.Applies(s))
+        {
+            ConvDirect.Forward(s, n, big, ConvDirect.PackWeights(s, w, flip: false), bias, small);
+            return;
+        }
         int nb = ImagesPerChunk(s, n, TargetColumns), chunks = (n + nb - 1) / nb;
         var p = new Plan(s);
         Threading.For(chunks, chunk =>
@@ -238,7 +243,7 @@ internal static unsafe class Conv
             if (cnt == 1 && bias != null)
                 for (int c = 0; c < s.Cs; c++) new Span<float>(outp + (nint)c * l, l).Fill(bias[c]);
             for (int g = 0; g < s.Groups; g++)
-                Gemm.Sgemm(false, false, csg, ld, kg, w + (nint)g * csg * kg, kg, ws.Cols + (nint)g * kg * ld, ld,
+                SgemmWith(ForwardPath, false, false, csg, ld, kg, w + (nint)g * csg * kg, kg, ws.Cols + (nint)g * kg * ld, ld,
                     outp + (nint)g * csg * ld, ld, accumulate: cnt == 1 && bias != null);
             if (cnt > 1)
                 for (int i = 0; i < cnt; i++)
@@ -261,6 +266,18 @@ internal static unsafe class Conv
     /// </summary>
     internal static void Transposed(ConvShape s, int n, float* small, float* w, float* bias, float* big)
     {
+        if (s.Sh == 1 && s.Sw == 1 && s.Groups == 1)
+        {
+            // Stride 1: the input gradient is a stride-1 convolution of the output gradient padded by d(k-1) - p, with the
+            // weight transposed and rotated 180°.
+            int ph = s.Dh * (s.Kh - 1) - s.Ph, pw = s.Dw * (s.Kw - 1) - s.Pw;
+            var t = new ConvShape(s.Cs, s.Oh, s.Ow, s.Cb, s.Kh, s.Kw, 1, 1, ph, pw, s.Dh, s.Dw, s.H, s.W, 1);
+            if (ph >= 0 && pw >= 0 && s.Oh + 2 * ph - s.Dh * (s.Kh - 1) == s.H && s.Ow + 2 * pw - s.Dw * (s.Kw - 1) == s.W && ConvDirect.Applies(t))
+            {
+                ConvDirect.Forward(t, n, small, ConvDirect.PackWeights(t, w, flip: true), bias, big);
+                return;
+            }
+        }
         int nb = ImagesPerChunk(s, n, TargetColumns), chunks = (n + nb - 1) / nb;
         var p = new Plan(s);
         Threading.For(chunks, chunk =>
@@ -269,7 +286,7 @@ internal static unsafe class Conv
             var ws = Workspace.Get((long)s.K * ld, cnt > 1 ? (long)s.Cs * ld : 0, p.PadFloats(s));
             float* src = GatherSmall(s, small, n0, cnt, ws.Tmp);
             for (int g = 0; g < s.Groups; g++)
-                Gemm.Sgemm(true, false, kg, ld, csg, w + (nint)g * csg * kg, kg, src + (nint)g * csg * ld, ld,
+                SgemmWith(TransposedPath, true, false, kg, ld, csg, w + (nint)g * csg * kg, kg, src + (nint)g * csg * ld, ld,
                     ws.Cols + (nint)g * kg * ld, ld);
             int hw = s.H * s.W;
             for (int i = 0; i < cnt; i++)
@@ -296,6 +313,16 @@ internal static unsafe class Conv
         return tmp;
     }
 
+    internal static int WeightGradPath = 0, ForwardPath = 0, TransposedPath = 0, WeightGradTarget = 2048;
+
+    static void SgemmWith(int path, bool transA, bool transB, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate = false)
+    {
+        if (path == 0) { Gemm.Sgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate); return; }
+        var cfg = Gemm.Current.WithPathMode(path);
+        int aLen = transA ? (k - 1) * lda + m : (m - 1) * lda + k, bLen = transB ? (n - 1) * ldb + k : (k - 1) * ldb + n;
+        Gemm.Sgemm(cfg, transA, transB, m, n, k, new ReadOnlySpan<float>(a, aLen), lda, new ReadOnlySpan<float>(b, bLen), ldb, new Span<float>(c, (m - 1) * ldc + n), ldc, accumulate);
+    }
+
     /// <summary>Most partial sums the weight gradient keeps (fixed, so the summation order never depends on the thread count).</summary>
     const int MaxSlots = 4;
 
@@ -306,7 +333,12 @@ internal static unsafe class Conv
     /// </summary>
     internal static void WeightGrad(ConvShape s, int n, float* small, float* big, float* dw, float* dbias)
     {
-        int nb = ImagesPerChunk(s, n, TargetColumns * 4), chunks = (n + nb - 1) / nb, slots = Math.Min(chunks, MaxSlots);
+        if (ConvDirect.WeightGradApplies(s))
+        {
+            ConvDirect.WeightGrad(s, n, small, big, dw, dbias);
+            return;
+        }
+        int nb = ImagesPerChunk(s, n, WeightGradTarget), chunks = (n + nb - 1) / nb, slots = Math.Min(chunks, MaxSlots);
         long wSize = (long)s.Cs * s.Kg;
         if (chunks == 0)
         {
@@ -332,7 +364,7 @@ internal static unsafe class Conv
                     float* src = GatherSmall(s, small, n0, cnt, ws.Tmp);
                     for (int i = 0; i < cnt; i++) Im2Col(big + (long)(n0 + i) * s.BigSize, s, p, ws.Cols + (nint)i * l, ld, ws.Pad);
                     for (int g = 0; g < s.Groups; g++)
-                        Gemm.Sgemm(false, true, csg, kg, ld, src + (nint)g * csg * ld, ld, ws.Cols + (nint)g * kg * ld, ld,
+                        SgemmWith(WeightGradPath, false, true, csg, kg, ld, src + (nint)g * csg * ld, ld, ws.Cols + (nint)g * kg * ld, ld,
                             sdw + (nint)g * csg * kg, kg, accumulate: chunk > c0);
                     if (sdb != null)
                         for (int c = 0; c < s.Cs; c++) sdb[c] += System.Numerics.Tensors.TensorPrimitives.Sum(new ReadOnlySpan<float>(src + (nint)c * ld, ld));
