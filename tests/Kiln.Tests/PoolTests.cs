@@ -291,6 +291,41 @@ public sealed class PoolTests
         GradCheck.Assert(t => F.GlobalMaxPool2d(t[0]), xd);
     }
 
+    [Theory]
+    [InlineData(16, 18, false)]
+    [InlineData(28, 34, true)]
+    [InlineData(6, 66, false)]
+    public void MaxPoolTwoByTwoGradientIsTheOutputGradientAtTheIndices(int h, int w, bool nonContiguous)
+    {
+        var x = LayerInputs.Distinct(h + w, [2, 3, h, w], nonContiguous);
+        var (y, idx) = F.MaxPool2dWithIndices(x, (2, 2), null, (0, 0), (1, 1));
+        var g = Tensor.Randn(y.Shape, new Generator(9));
+        y.Backward(g);
+        var expected = new float[x.Numel];
+        var gi = idx.ToIntArray();
+        var gv = g.ToArray();
+        for (int o = 0; o < gi.Length; o++) expected[o / (y.Size(2) * y.Size(3)) * h * w + gi[o]] += gv[o];
+        Assert.Equal(expected, x.Grad!.ToArray());
+    }
+
+    [Fact]
+    public void MaxPoolPropagatesNaNAndPointsAtIt()
+    {
+        var x = Tensor.Randn([1, 1, 4, 32], new Generator(3));
+        var xv = x.ToArray();
+        xv[1 * 32 + 5] = float.NaN;   // window (0, 2)
+        xv[2 * 32 + 30] = float.NaN;  // window (1, 15)
+        x = Tensor.FromArray(xv, 1, 1, 4, 32);
+        foreach (int k in new[] { 2, 3 })
+        {
+            var (y, idx) = F.MaxPool2dWithIndices(x, (k, k), (2, 2), (0, 0), (1, 1));
+            Assert.True(float.IsNaN(y[0, 0, 0, 2].Item()), $"k={k}");
+            Assert.Equal(37, idx[0, 0, 0, 2].Item<int>());
+            if (k == 2) Assert.Equal(94, idx[0, 0, 1, 15].Item<int>());
+            Assert.Equal(2, y.ToArray().Count(float.IsNaN)); // k = 3: windows (0, 2) and (0, 14)
+        }
+    }
+
     [Fact]
     public void MaxPoolGradientGoesToTheChosenElementAndAccumulatesOverlaps()
     {

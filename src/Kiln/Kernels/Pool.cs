@@ -80,22 +80,112 @@ internal static class Pool
 
     static void Max2x2(ReadOnlySpan<float> x, Span<float> y, Span<int> idx, PoolGeom g)
     {
-        int w = g.W;
+        int w = g.W, ow = g.OW;
+        ref float xr = ref MemoryMarshal.GetReference(x);
+        ref float yr = ref MemoryMarshal.GetReference(y);
+        ref int ir = ref MemoryMarshal.GetReference(idx);
+        // Shuffle 0x88 / 0xDD take the even / odd elements of two vectors, per 128-bit lane: outputs come out in the
+        // order 0 1 4 5 2 3 6 7, so the index offsets use that order too and one 64-bit permute (0xD8) fixes both.
+        var offs = Vector256.Create(0, 2, 8, 10, 4, 6, 12, 14);
         for (int oh = 0; oh < g.OH; oh++)
         {
-            int r0 = 2 * oh * w, r1 = r0 + w, o = oh * g.OW;
-            for (int ow = 0; ow < g.OW; ow++)
+            int r0 = 2 * oh * w, r1 = r0 + w, o = oh * ow, j = 0;
+            if (Avx2.IsSupported)
             {
-                int c = r0 + 2 * ow;
-                float a = x[c], b = x[c + 1], d = x[r1 + 2 * ow], e = x[r1 + 2 * ow + 1];
-                float best = a; int bi = c;
-                if (b > best || float.IsNaN(b)) { best = b; bi = c + 1; }
-                if (d > best || float.IsNaN(d)) { best = d; bi = r1 + 2 * ow; }
-                if (e > best || float.IsNaN(e)) { best = e; bi = r1 + 2 * ow + 1; }
-                y[o + ow] = best;
-                idx[o + ow] = bi;
+                var vw = Vector256.Create(w);
+                for (; j <= ow - 8; j += 8)
+                {
+                    int c = r0 + 2 * j;
+                    var a0 = Vector256.LoadUnsafe(ref xr, (nuint)c);
+                    var a1 = Vector256.LoadUnsafe(ref xr, (nuint)(c + 8));
+                    var b0 = Vector256.LoadUnsafe(ref xr, (nuint)(c + w));
+                    var b1 = Vector256.LoadUnsafe(ref xr, (nuint)(c + w + 8));
+                    var best = Avx.Shuffle(a0, a1, 0x88);
+                    var bi = Vector256.Create(c) + offs;
+                    // candidates in PyTorch's order; a later one wins only if strictly greater, or NaN
+                    var v = Avx.Shuffle(a0, a1, 0xDD);
+                    var m = Vector256.GreaterThan(v, best) | ~Vector256.Equals(v, v);
+                    best = Vector256.ConditionalSelect(m, v, best);
+                    var ci = bi + Vector256<int>.One;
+                    bi = Vector256.ConditionalSelect(m.AsInt32(), ci, bi);
+                    v = Avx.Shuffle(b0, b1, 0x88);
+                    m = Vector256.GreaterThan(v, best) | ~Vector256.Equals(v, v);
+                    best = Vector256.ConditionalSelect(m, v, best);
+                    bi = Vector256.ConditionalSelect(m.AsInt32(), ci - Vector256<int>.One + vw, bi);
+                    v = Avx.Shuffle(b0, b1, 0xDD);
+                    m = Vector256.GreaterThan(v, best) | ~Vector256.Equals(v, v);
+                    best = Vector256.ConditionalSelect(m, v, best);
+                    bi = Vector256.ConditionalSelect(m.AsInt32(), ci + vw, bi);
+                    Avx2.Permute4x64(best.AsDouble(), 0b11_01_10_00).AsSingle().StoreUnsafe(ref yr, (nuint)(o + j));
+                    Avx2.Permute4x64(bi.AsDouble(), 0b11_01_10_00).AsInt32().StoreUnsafe(ref ir, (nuint)(o + j));
+                }
+            }
+            for (; j < ow; j++)
+            {
+                int c = r0 + 2 * j, d = r1 + 2 * j;
+                float best = x[c]; int bi = c;
+                if (x[c + 1] > best || float.IsNaN(x[c + 1])) { best = x[c + 1]; bi = c + 1; }
+                if (x[d] > best || float.IsNaN(x[d])) { best = x[d]; bi = d; }
+                if (x[d + 1] > best || float.IsNaN(x[d + 1])) { best = x[d + 1]; bi = d + 1; }
+                y[o + j] = best;
+                idx[o + j] = bi;
             }
         }
+    }
+
+    /// <summary>
+    /// Backward of non-overlapping 2x2 max pooling whose windows tile the plane: writes (not adds) every element, the
+    /// output gradient where the index points and 0 elsewhere, so gx needs no zeroing.
+    /// </summary>
+    public static void MaxBackward2x2(float[] gy, int gyOff, int[] idx, float[] gx, PoolGeom g)
+    {
+        int hw = g.H * g.W, ohw = g.OH * g.OW;
+        Threading.ForRange(g.Planes, MinPlanes(hw), (p0, p1) =>
+        {
+            for (int p = p0; p < p1; p++)
+            {
+                int w = g.W, ow = g.OW;
+                ref float gr = ref gy[gyOff + p * ohw];
+                ref int ir = ref idx[p * ohw];
+                ref float xr = ref gx[p * hw];
+                var offs = Vector256.Create(0, 2, 4, 6, 8, 10, 12, 14);
+                for (int oh = 0; oh < g.OH; oh++)
+                {
+                    int r0 = 2 * oh * w, o = oh * ow, j = 0;
+                    if (Avx2.IsSupported)
+                    {
+                        var vw = Vector256.Create(w);
+                        for (; j <= ow - 8; j += 8)
+                        {
+                            int c = r0 + 2 * j;
+                            var gv = Vector256.LoadUnsafe(ref gr, (nuint)(o + j));
+                            var iv = Vector256.LoadUnsafe(ref ir, (nuint)(o + j));
+                            var c0 = Vector256.Create(c) + offs;
+                            var e0 = Vector256.ConditionalSelect(Vector256.Equals(iv, c0).AsSingle(), gv, default);
+                            var d0 = Vector256.ConditionalSelect(Vector256.Equals(iv, c0 + Vector256<int>.One).AsSingle(), gv, default);
+                            var e1 = Vector256.ConditionalSelect(Vector256.Equals(iv, c0 + vw).AsSingle(), gv, default);
+                            var d1 = Vector256.ConditionalSelect(Vector256.Equals(iv, c0 + vw + Vector256<int>.One).AsSingle(), gv, default);
+                            // interleave even/odd columns back: unpack per lane, then join lanes
+                            var lo = Avx.UnpackLow(e0, d0); var hi = Avx.UnpackHigh(e0, d0);
+                            Avx.Permute2x128(lo, hi, 0x20).StoreUnsafe(ref xr, (nuint)c);
+                            Avx.Permute2x128(lo, hi, 0x31).StoreUnsafe(ref xr, (nuint)(c + 8));
+                            lo = Avx.UnpackLow(e1, d1); hi = Avx.UnpackHigh(e1, d1);
+                            Avx.Permute2x128(lo, hi, 0x20).StoreUnsafe(ref xr, (nuint)(c + w));
+                            Avx.Permute2x128(lo, hi, 0x31).StoreUnsafe(ref xr, (nuint)(c + w + 8));
+                        }
+                    }
+                    for (; j < ow; j++)
+                    {
+                        int c = r0 + 2 * j, d = c + w, i = Unsafe.Add(ref ir, o + j);
+                        float v = Unsafe.Add(ref gr, o + j);
+                        Unsafe.Add(ref xr, c) = i == c ? v : 0f;
+                        Unsafe.Add(ref xr, c + 1) = i == c + 1 ? v : 0f;
+                        Unsafe.Add(ref xr, d) = i == d ? v : 0f;
+                        Unsafe.Add(ref xr, d + 1) = i == d + 1 ? v : 0f;
+                    }
+                }
+            }
+        });
     }
 
     /// <summary>gx (zeroed, planes of inPlane elements) += gy scattered through idx.</summary>
