@@ -174,8 +174,11 @@ public sealed class PoolTests
         }
         // the 2x2 stride-2 fast paths: even, odd, and vector-width sizes (8 outputs per vector)
         int i = 100;
-        foreach (int hw in new[] { 2, 4, 7, 16, 17, 28, 33, 65 })
+        foreach (int hw in new[] { 2, 4, 7, 8, 14, 16, 17, 28, 33, 65 })
             yield return [i++, 2, 3, hw, hw + 2, 2, 2, 0, 1, hw % 2 == 1, hw % 4 == 0];
+        // tiny planes (1, 2, 4 or 8 outputs each: a gathered path across planes) and their leftovers
+        foreach (var (n, c, h, w) in new[] { (3, 5, 2, 2), (2, 3, 4, 4), (1, 3, 2, 8), (5, 1, 4, 8), (1, 1, 2, 2), (4, 4, 4, 2), (3, 3, 6, 2) })
+            yield return [i++, n, c, h, w, 2, 2, 0, 1, false, n % 2 == 1];
     }
 
     [Theory]
@@ -295,6 +298,9 @@ public sealed class PoolTests
     [InlineData(16, 18, false)]
     [InlineData(28, 34, true)]
     [InlineData(6, 66, false)]
+    [InlineData(2, 2, true)]
+    [InlineData(4, 4, false)]
+    [InlineData(14, 14, true)]
     public void MaxPoolTwoByTwoGradientIsTheOutputGradientAtTheIndices(int h, int w, bool nonContiguous)
     {
         var x = LayerInputs.Distinct(h + w, [2, 3, h, w], nonContiguous);
@@ -324,6 +330,13 @@ public sealed class PoolTests
             if (k == 2) Assert.Equal(94, idx[0, 0, 1, 15].Item<int>());
             Assert.Equal(2, y.ToArray().Count(float.IsNaN)); // k = 3: windows (0, 2) and (0, 14)
         }
+        // tiny planes: 2x2 planes, NaN in the third of four cells of plane 5
+        var t = Tensor.Randn([3, 4, 2, 2], new Generator(4)).ToArray();
+        t[5 * 4 + 2] = float.NaN;
+        var (ty, ti) = F.MaxPool2dWithIndices(Tensor.FromArray(t, 3, 4, 2, 2), (2, 2), null, (0, 0), (1, 1));
+        Assert.True(float.IsNaN(ty.ToArray()[5]));
+        Assert.Equal(2, ti.ToIntArray()[5]);
+        Assert.Equal(1, ty.ToArray().Count(float.IsNaN));
     }
 
     [Fact]

@@ -45,14 +45,7 @@ internal static class Norm
             int n0 = (int)((long)n * q / chunks), n1 = (int)((long)n * (q + 1) / chunks);
             var a1 = new float[r];
             var a2 = new float[r];
-            var d = GC.AllocateUninitializedArray<float>(r);
-            for (int i = n0; i < n1; i++)
-            {
-                var row = x.AsSpan(xOff + i * r, r);
-                TensorPrimitives.Subtract(row, kExp, d);
-                TensorPrimitives.Add(a1, d, a1);
-                TensorPrimitives.MultiplyAdd(d, d, a2, a2);
-            }
+            for (int i = n0; i < n1; i++) AccShifted(x.AsSpan(xOff + i * r, r), kExp, a1, a2);
             s1[q] = a1;
             s2[q] = a2;
         });
@@ -69,6 +62,91 @@ internal static class Norm
             mean[ch] = k[ch] + mu;
             var[ch] = Math.Max(0.0, t2 / m - mu * mu);
         }
+    }
+
+    /// <summary>a1 += x - k; a2 += (x - k)^2, elementwise (one pass).</summary>
+    static void AccShifted(ReadOnlySpan<float> x, ReadOnlySpan<float> k, Span<float> a1, Span<float> a2)
+    {
+        int n = x.Length, i = 0;
+        ref float xr = ref MemoryMarshal.GetReference(x);
+        ref float kr = ref MemoryMarshal.GetReference(k);
+        ref float r1 = ref MemoryMarshal.GetReference(a1);
+        ref float r2 = ref MemoryMarshal.GetReference(a2);
+        if (Vector512.IsHardwareAccelerated)
+            for (; i <= n - 16; i += 16)
+            {
+                var d = Vector512.LoadUnsafe(ref xr, (nuint)i) - Vector512.LoadUnsafe(ref kr, (nuint)i);
+                (Vector512.LoadUnsafe(ref r1, (nuint)i) + d).StoreUnsafe(ref r1, (nuint)i);
+                Vector512.FusedMultiplyAdd(d, d, Vector512.LoadUnsafe(ref r2, (nuint)i)).StoreUnsafe(ref r2, (nuint)i);
+            }
+        if (Vector256.IsHardwareAccelerated)
+            for (; i <= n - 8; i += 8)
+            {
+                var d = Vector256.LoadUnsafe(ref xr, (nuint)i) - Vector256.LoadUnsafe(ref kr, (nuint)i);
+                (Vector256.LoadUnsafe(ref r1, (nuint)i) + d).StoreUnsafe(ref r1, (nuint)i);
+                Vector256.FusedMultiplyAdd(d, d, Vector256.LoadUnsafe(ref r2, (nuint)i)).StoreUnsafe(ref r2, (nuint)i);
+            }
+        for (; i < n; i++)
+        {
+            float d = Unsafe.Add(ref xr, i) - Unsafe.Add(ref kr, i);
+            Unsafe.Add(ref r1, i) += d;
+            Unsafe.Add(ref r2, i) = MathF.FusedMultiplyAdd(d, d, Unsafe.Add(ref r2, i));
+        }
+    }
+
+    /// <summary>a1 += g; a2 += g * (x - m), elementwise (one pass).</summary>
+    static void AccGrad(ReadOnlySpan<float> g, ReadOnlySpan<float> x, ReadOnlySpan<float> m, Span<float> a1, Span<float> a2)
+    {
+        int n = x.Length, i = 0;
+        ref float gr = ref MemoryMarshal.GetReference(g);
+        ref float xr = ref MemoryMarshal.GetReference(x);
+        ref float mr = ref MemoryMarshal.GetReference(m);
+        ref float r1 = ref MemoryMarshal.GetReference(a1);
+        ref float r2 = ref MemoryMarshal.GetReference(a2);
+        if (Vector512.IsHardwareAccelerated)
+            for (; i <= n - 16; i += 16)
+            {
+                var gv = Vector512.LoadUnsafe(ref gr, (nuint)i);
+                (Vector512.LoadUnsafe(ref r1, (nuint)i) + gv).StoreUnsafe(ref r1, (nuint)i);
+                Vector512.FusedMultiplyAdd(gv, Vector512.LoadUnsafe(ref xr, (nuint)i) - Vector512.LoadUnsafe(ref mr, (nuint)i), Vector512.LoadUnsafe(ref r2, (nuint)i)).StoreUnsafe(ref r2, (nuint)i);
+            }
+        if (Vector256.IsHardwareAccelerated)
+            for (; i <= n - 8; i += 8)
+            {
+                var gv = Vector256.LoadUnsafe(ref gr, (nuint)i);
+                (Vector256.LoadUnsafe(ref r1, (nuint)i) + gv).StoreUnsafe(ref r1, (nuint)i);
+                Vector256.FusedMultiplyAdd(gv, Vector256.LoadUnsafe(ref xr, (nuint)i) - Vector256.LoadUnsafe(ref mr, (nuint)i), Vector256.LoadUnsafe(ref r2, (nuint)i)).StoreUnsafe(ref r2, (nuint)i);
+            }
+        for (; i < n; i++)
+        {
+            float gv = Unsafe.Add(ref gr, i);
+            Unsafe.Add(ref r1, i) += gv;
+            Unsafe.Add(ref r2, i) = MathF.FusedMultiplyAdd(gv, Unsafe.Add(ref xr, i) - Unsafe.Add(ref mr, i), Unsafe.Add(ref r2, i));
+        }
+    }
+
+    /// <summary>dx = g * a + x * b + d, elementwise (one pass).</summary>
+    static void GradApply(ReadOnlySpan<float> g, ReadOnlySpan<float> x, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> d, Span<float> dx)
+    {
+        int n = x.Length, i = 0;
+        ref float gr = ref MemoryMarshal.GetReference(g);
+        ref float xr = ref MemoryMarshal.GetReference(x);
+        ref float ar = ref MemoryMarshal.GetReference(a);
+        ref float br = ref MemoryMarshal.GetReference(b);
+        ref float dr = ref MemoryMarshal.GetReference(d);
+        ref float o = ref MemoryMarshal.GetReference(dx);
+        if (Vector512.IsHardwareAccelerated)
+            for (; i <= n - 16; i += 16)
+                Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref xr, (nuint)i), Vector512.LoadUnsafe(ref br, (nuint)i),
+                    Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref gr, (nuint)i), Vector512.LoadUnsafe(ref ar, (nuint)i), Vector512.LoadUnsafe(ref dr, (nuint)i)))
+                    .StoreUnsafe(ref o, (nuint)i);
+        if (Vector256.IsHardwareAccelerated)
+            for (; i <= n - 8; i += 8)
+                Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref xr, (nuint)i), Vector256.LoadUnsafe(ref br, (nuint)i),
+                    Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref gr, (nuint)i), Vector256.LoadUnsafe(ref ar, (nuint)i), Vector256.LoadUnsafe(ref dr, (nuint)i)))
+                    .StoreUnsafe(ref o, (nuint)i);
+        for (; i < n; i++)
+            Unsafe.Add(ref o, i) = MathF.FusedMultiplyAdd(Unsafe.Add(ref xr, i), Unsafe.Add(ref br, i), MathF.FusedMultiplyAdd(Unsafe.Add(ref gr, i), Unsafe.Add(ref ar, i), Unsafe.Add(ref dr, i)));
     }
 
     static double SumD(ReadOnlySpan<float> v)
@@ -105,14 +183,7 @@ internal static class Norm
             int n0 = (int)((long)n * q / chunks), n1 = (int)((long)n * (q + 1) / chunks);
             var a1 = new float[r];
             var a2 = new float[r];
-            var d = GC.AllocateUninitializedArray<float>(r);
-            for (int i = n0; i < n1; i++)
-            {
-                var gr = g.AsSpan(gOff + i * r, r);
-                TensorPrimitives.Add(a1, gr, a1);
-                TensorPrimitives.Subtract(x.AsSpan(xOff + i * r, r), mExp, d);
-                TensorPrimitives.MultiplyAdd(gr, d, a2, a2);
-            }
+            for (int i = n0; i < n1; i++) AccGrad(g.AsSpan(gOff + i * r, r), x.AsSpan(xOff + i * r, r), mExp, a1, a2);
             s1[q] = a1;
             s2[q] = a2;
         });
@@ -138,12 +209,7 @@ internal static class Norm
         var dE = Expand(d, s);
         Threading.ForRange(n, Math.Max(1, ParallelMin / Math.Max(1, r)), (n0, n1) =>
         {
-            for (int i = n0; i < n1; i++)
-            {
-                var o = dx.AsSpan(i * r, r);
-                TensorPrimitives.MultiplyAdd(g.AsSpan(gOff + i * r, r), aE, dE, o);
-                TensorPrimitives.MultiplyAdd(x.AsSpan(xOff + i * r, r), bE, o, o);
-            }
+            for (int i = n0; i < n1; i++) GradApply(g.AsSpan(gOff + i * r, r), x.AsSpan(xOff + i * r, r), aE, bE, dE, dx.AsSpan(i * r, r));
         });
     }
 

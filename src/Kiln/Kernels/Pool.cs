@@ -34,6 +34,7 @@ internal static class Pool
 
     public static void MaxForward(float[] x, int xOff, float[] y, int[] idx, PoolGeom g)
     {
+        if (MaxTinyPlanes(x, xOff, y, idx, g)) return;
         int hw = g.H * g.W, ohw = g.OH * g.OW;
         Threading.ForRange(g.Planes, MinPlanes(hw), (p0, p1) =>
         {
@@ -78,47 +79,83 @@ internal static class Pool
         }
     }
 
+    /// <summary>The 2x2 choice among four candidate vectors in PyTorch's order: a later candidate wins only if strictly greater, or NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Pick(ref Vector256<float> best, ref Vector256<int> bi, Vector256<float> v, Vector256<int> vi)
+    {
+        var m = Vector256.GreaterThan(v, best) | ~Vector256.Equals(v, v);
+        best = Vector256.ConditionalSelect(m, v, best);
+        bi = Vector256.ConditionalSelect(m.AsInt32(), vi, bi);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Pick(ref Vector128<float> best, ref Vector128<int> bi, Vector128<float> v, Vector128<int> vi)
+    {
+        var m = Vector128.GreaterThan(v, best) | ~Vector128.Equals(v, v);
+        best = Vector128.ConditionalSelect(m, v, best);
+        bi = Vector128.ConditionalSelect(m.AsInt32(), vi, bi);
+    }
+
     static void Max2x2(ReadOnlySpan<float> x, Span<float> y, Span<int> idx, PoolGeom g)
     {
         int w = g.W, ow = g.OW;
         ref float xr = ref MemoryMarshal.GetReference(x);
         ref float yr = ref MemoryMarshal.GetReference(y);
         ref int ir = ref MemoryMarshal.GetReference(idx);
-        // Shuffle 0x88 / 0xDD take the even / odd elements of two vectors, per 128-bit lane: outputs come out in the
-        // order 0 1 4 5 2 3 6 7, so the index offsets use that order too and one 64-bit permute (0xD8) fixes both.
-        var offs = Vector256.Create(0, 2, 8, 10, 4, 6, 12, 14);
+        // Shuffle 0x88 / 0xDD take the even / odd elements of two vectors, per 128-bit lane: 256-bit outputs come out in
+        // the order 0 1 4 5 2 3 6 7, so the index offsets use that order too and one 64-bit permute (0xD8) fixes both.
+        var offs8 = Vector256.Create(0, 2, 8, 10, 4, 6, 12, 14);
+        var offs4 = Vector128.Create(0, 2, 4, 6);
+        var vw8 = Vector256.Create(w);
+        var vw4 = Vector128.Create(w);
+        bool avx = Avx2.IsSupported;
         for (int oh = 0; oh < g.OH; oh++)
         {
             int r0 = 2 * oh * w, r1 = r0 + w, o = oh * ow, j = 0;
-            if (Avx2.IsSupported)
+            if (avx && ow >= 8)
             {
-                var vw = Vector256.Create(w);
-                for (; j <= ow - 8; j += 8)
+                // full vectors, then one more ending at ow (recomputing a few outputs is harmless)
+                for (; ; j += 8)
                 {
+                    if (j > ow - 8) { if (j == ow) break; j = ow - 8; }
                     int c = r0 + 2 * j;
                     var a0 = Vector256.LoadUnsafe(ref xr, (nuint)c);
                     var a1 = Vector256.LoadUnsafe(ref xr, (nuint)(c + 8));
                     var b0 = Vector256.LoadUnsafe(ref xr, (nuint)(c + w));
                     var b1 = Vector256.LoadUnsafe(ref xr, (nuint)(c + w + 8));
                     var best = Avx.Shuffle(a0, a1, 0x88);
-                    var bi = Vector256.Create(c) + offs;
-                    // candidates in PyTorch's order; a later one wins only if strictly greater, or NaN
-                    var v = Avx.Shuffle(a0, a1, 0xDD);
-                    var m = Vector256.GreaterThan(v, best) | ~Vector256.Equals(v, v);
-                    best = Vector256.ConditionalSelect(m, v, best);
-                    var ci = bi + Vector256<int>.One;
-                    bi = Vector256.ConditionalSelect(m.AsInt32(), ci, bi);
-                    v = Avx.Shuffle(b0, b1, 0x88);
-                    m = Vector256.GreaterThan(v, best) | ~Vector256.Equals(v, v);
-                    best = Vector256.ConditionalSelect(m, v, best);
-                    bi = Vector256.ConditionalSelect(m.AsInt32(), ci - Vector256<int>.One + vw, bi);
-                    v = Avx.Shuffle(b0, b1, 0xDD);
-                    m = Vector256.GreaterThan(v, best) | ~Vector256.Equals(v, v);
-                    best = Vector256.ConditionalSelect(m, v, best);
-                    bi = Vector256.ConditionalSelect(m.AsInt32(), ci + vw, bi);
+                    var bi = Vector256.Create(c) + offs8;
+                    var i0 = bi;
+                    Pick(ref best, ref bi, Avx.Shuffle(a0, a1, 0xDD), i0 + Vector256<int>.One);
+                    Pick(ref best, ref bi, Avx.Shuffle(b0, b1, 0x88), i0 + vw8);
+                    Pick(ref best, ref bi, Avx.Shuffle(b0, b1, 0xDD), i0 + vw8 + Vector256<int>.One);
                     Avx2.Permute4x64(best.AsDouble(), 0b11_01_10_00).AsSingle().StoreUnsafe(ref yr, (nuint)(o + j));
                     Avx2.Permute4x64(bi.AsDouble(), 0b11_01_10_00).AsInt32().StoreUnsafe(ref ir, (nuint)(o + j));
+                    if (j == ow - 8) break;
                 }
+                continue;
+            }
+            if (avx && ow >= 4)
+            {
+                for (; ; j += 4)
+                {
+                    if (j > ow - 4) { if (j == ow) break; j = ow - 4; }
+                    int c = r0 + 2 * j;
+                    var a0 = Vector128.LoadUnsafe(ref xr, (nuint)c);
+                    var a1 = Vector128.LoadUnsafe(ref xr, (nuint)(c + 4));
+                    var b0 = Vector128.LoadUnsafe(ref xr, (nuint)(c + w));
+                    var b1 = Vector128.LoadUnsafe(ref xr, (nuint)(c + w + 4));
+                    var best = Sse.Shuffle(a0, a1, 0x88);
+                    var bi = Vector128.Create(c) + offs4;
+                    var i0 = bi;
+                    Pick(ref best, ref bi, Sse.Shuffle(a0, a1, 0xDD), i0 + Vector128<int>.One);
+                    Pick(ref best, ref bi, Sse.Shuffle(b0, b1, 0x88), i0 + vw4);
+                    Pick(ref best, ref bi, Sse.Shuffle(b0, b1, 0xDD), i0 + vw4 + Vector128<int>.One);
+                    best.StoreUnsafe(ref yr, (nuint)(o + j));
+                    bi.StoreUnsafe(ref ir, (nuint)(o + j));
+                    if (j == ow - 4) break;
+                }
+                continue;
             }
             for (; j < ow; j++)
             {
@@ -134,6 +171,62 @@ internal static class Pool
     }
 
     /// <summary>
+    /// 2x2 stride-2 max pooling of planes so small that a plane has 1, 2, 4 or 8 outputs (e.g. 2x2 or 4x4 planes): eight
+    /// consecutive outputs of the whole tensor are gathered at once, their input offsets following a fixed pattern.
+    /// </summary>
+    static bool MaxTinyPlanes(float[] x, int xOff, float[] y, int[] idx, PoolGeom g)
+    {
+        int po = g.OH * g.OW, hw = g.H * g.W;
+        if (!Avx2.IsSupported || !g.Is2x2 || g.OH * 2 != g.H || g.OW * 2 != g.W || 8 % po != 0) return false;
+        long total = (long)g.Planes * po;
+        // output k of a block of 8: plane k / po, row (k % po) / OW, column k % OW
+        var tl = new int[8];
+        var pb = new int[8];
+        for (int k = 0; k < 8; k++)
+        {
+            int pl = k / po, r = k % po;
+            pb[k] = pl * hw;
+            tl[k] = pb[k] + 2 * (r / g.OW) * g.W + 2 * (r % g.OW);
+        }
+        var vtl = Vector256.Create(tl);
+        var vpb = Vector256.Create(pb);
+        var vw = Vector256.Create(g.W);
+        int blocks = (int)(total / 8), w = g.W;
+        Threading.ForRange(blocks, Math.Max(1, 4096), (b0, b1) =>
+        {
+            unsafe
+            {
+                fixed (float* xp = &x[xOff])
+                    for (int b = b0; b < b1; b++)
+                    {
+                        // 8 outputs = 8 / po planes
+                        int baseIn = b * (8 / po) * hw;
+                        var i0 = Vector256.Create(baseIn) + vtl;
+                        var best = Avx2.GatherVector256(xp, i0, 4);
+                        var bi = i0;
+                        Pick(ref best, ref bi, Avx2.GatherVector256(xp, i0 + Vector256<int>.One, 4), i0 + Vector256<int>.One);
+                        Pick(ref best, ref bi, Avx2.GatherVector256(xp, i0 + vw, 4), i0 + vw);
+                        Pick(ref best, ref bi, Avx2.GatherVector256(xp, i0 + vw + Vector256<int>.One, 4), i0 + vw + Vector256<int>.One);
+                        best.StoreUnsafe(ref y[0], (nuint)(b * 8));
+                        (bi - Vector256.Create(baseIn) - vpb).StoreUnsafe(ref idx[0], (nuint)(b * 8));
+                    }
+            }
+        });
+        // the last < 8 outputs (whole planes, since po divides 8)
+        int donePlanes = blocks * 8 / po;
+        if (donePlanes < g.Planes)
+        {
+            var rest = g with { Planes = g.Planes - donePlanes };
+            for (int p = 0; p < rest.Planes; p++)
+            {
+                int pl = donePlanes + p;
+                MaxPlane(x.AsSpan(xOff + pl * hw, hw), y.AsSpan(pl * po, po), idx.AsSpan(pl * po, po), g);
+            }
+        }
+        return true;
+    }
+
+    /// <summary>
     /// Backward of non-overlapping 2x2 max pooling whose windows tile the plane: writes (not adds) every element, the
     /// output gradient where the index points and 0 elsewhere, so gx needs no zeroing.
     /// </summary>
@@ -142,29 +235,43 @@ internal static class Pool
         int hw = g.H * g.W, ohw = g.OH * g.OW;
         Threading.ForRange(g.Planes, MinPlanes(hw), (p0, p1) =>
         {
+            if (!Avx2.IsSupported || g.OW < 4)
+            {
+                // narrow planes: clear, then store each gradient at its index (windows do not overlap, so no adds)
+                gx.AsSpan(p0 * hw, (p1 - p0) * hw).Clear();
+                for (int p = p0; p < p1; p++)
+                {
+                    int gb = gyOff + p * ohw, ib = p * ohw, xb = p * hw;
+                    for (int o = 0; o < ohw; o++) gx[xb + idx[ib + o]] = gy[gb + o];
+                }
+                return;
+            }
             for (int p = p0; p < p1; p++)
             {
                 int w = g.W, ow = g.OW;
                 ref float gr = ref gy[gyOff + p * ohw];
                 ref int ir = ref idx[p * ohw];
                 ref float xr = ref gx[p * hw];
-                var offs = Vector256.Create(0, 2, 4, 6, 8, 10, 12, 14);
+                var offs8 = Vector256.Create(0, 2, 4, 6, 8, 10, 12, 14);
+                var offs4 = Vector128.Create(0, 2, 4, 6);
+                var vw8 = Vector256.Create(w);
+                var vw4 = Vector128.Create(w);
                 for (int oh = 0; oh < g.OH; oh++)
                 {
-                    int r0 = 2 * oh * w, o = oh * ow, j = 0;
-                    if (Avx2.IsSupported)
-                    {
-                        var vw = Vector256.Create(w);
-                        for (; j <= ow - 8; j += 8)
+                    int r0 = 2 * oh * w, o = oh * ow;
+                    // full vectors, then one ending at ow (rewriting a few elements with the same values is harmless)
+                    if (ow >= 8)
+                        for (int j = 0; ; j += 8)
                         {
+                            if (j > ow - 8) { if (j == ow) break; j = ow - 8; }
                             int c = r0 + 2 * j;
                             var gv = Vector256.LoadUnsafe(ref gr, (nuint)(o + j));
                             var iv = Vector256.LoadUnsafe(ref ir, (nuint)(o + j));
-                            var c0 = Vector256.Create(c) + offs;
+                            var c0 = Vector256.Create(c) + offs8;
                             var e0 = Vector256.ConditionalSelect(Vector256.Equals(iv, c0).AsSingle(), gv, default);
                             var d0 = Vector256.ConditionalSelect(Vector256.Equals(iv, c0 + Vector256<int>.One).AsSingle(), gv, default);
-                            var e1 = Vector256.ConditionalSelect(Vector256.Equals(iv, c0 + vw).AsSingle(), gv, default);
-                            var d1 = Vector256.ConditionalSelect(Vector256.Equals(iv, c0 + vw + Vector256<int>.One).AsSingle(), gv, default);
+                            var e1 = Vector256.ConditionalSelect(Vector256.Equals(iv, c0 + vw8).AsSingle(), gv, default);
+                            var d1 = Vector256.ConditionalSelect(Vector256.Equals(iv, c0 + vw8 + Vector256<int>.One).AsSingle(), gv, default);
                             // interleave even/odd columns back: unpack per lane, then join lanes
                             var lo = Avx.UnpackLow(e0, d0); var hi = Avx.UnpackHigh(e0, d0);
                             Avx.Permute2x128(lo, hi, 0x20).StoreUnsafe(ref xr, (nuint)c);
@@ -172,17 +279,26 @@ internal static class Pool
                             lo = Avx.UnpackLow(e1, d1); hi = Avx.UnpackHigh(e1, d1);
                             Avx.Permute2x128(lo, hi, 0x20).StoreUnsafe(ref xr, (nuint)(c + w));
                             Avx.Permute2x128(lo, hi, 0x31).StoreUnsafe(ref xr, (nuint)(c + w + 8));
+                            if (j == ow - 8) break;
                         }
-                    }
-                    for (; j < ow; j++)
-                    {
-                        int c = r0 + 2 * j, d = c + w, i = Unsafe.Add(ref ir, o + j);
-                        float v = Unsafe.Add(ref gr, o + j);
-                        Unsafe.Add(ref xr, c) = i == c ? v : 0f;
-                        Unsafe.Add(ref xr, c + 1) = i == c + 1 ? v : 0f;
-                        Unsafe.Add(ref xr, d) = i == d ? v : 0f;
-                        Unsafe.Add(ref xr, d + 1) = i == d + 1 ? v : 0f;
-                    }
+                    else
+                        for (int j = 0; ; j += 4)
+                        {
+                            if (j > ow - 4) { if (j == ow) break; j = ow - 4; }
+                            int c = r0 + 2 * j;
+                            var gv = Vector128.LoadUnsafe(ref gr, (nuint)(o + j));
+                            var iv = Vector128.LoadUnsafe(ref ir, (nuint)(o + j));
+                            var c0 = Vector128.Create(c) + offs4;
+                            var e0 = Vector128.ConditionalSelect(Vector128.Equals(iv, c0).AsSingle(), gv, default);
+                            var d0 = Vector128.ConditionalSelect(Vector128.Equals(iv, c0 + Vector128<int>.One).AsSingle(), gv, default);
+                            var e1 = Vector128.ConditionalSelect(Vector128.Equals(iv, c0 + vw4).AsSingle(), gv, default);
+                            var d1 = Vector128.ConditionalSelect(Vector128.Equals(iv, c0 + vw4 + Vector128<int>.One).AsSingle(), gv, default);
+                            Sse.UnpackLow(e0, d0).StoreUnsafe(ref xr, (nuint)c);
+                            Sse.UnpackHigh(e0, d0).StoreUnsafe(ref xr, (nuint)(c + 4));
+                            Sse.UnpackLow(e1, d1).StoreUnsafe(ref xr, (nuint)(c + w));
+                            Sse.UnpackHigh(e1, d1).StoreUnsafe(ref xr, (nuint)(c + w + 4));
+                            if (j == ow - 4) break;
+                        }
                 }
             }
         });
