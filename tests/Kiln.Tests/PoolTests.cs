@@ -314,6 +314,27 @@ public sealed class PoolTests
         Assert.Equal(expected, x.Grad!.ToArray());
     }
 
+    [Theory]
+    [InlineData(16, 18, false)]
+    [InlineData(28, 34, true)]
+    [InlineData(14, 14, false)]
+    [InlineData(8, 10, true)]
+    [InlineData(2, 2, false)]
+    [InlineData(4, 6, false)]
+    public void AvgPoolTwoByTwoGradientSpreadsAQuarterOverEachTile(int h, int w, bool nonContiguous)
+    {
+        var x = LayerInputs.Randn(h * w, [2, 3, h, w], nonContiguous, requiresGrad: true);
+        var y = F.AvgPool2d(x, 2);
+        var g = Tensor.Randn(y.Shape, new Generator(9));
+        y.Backward(g);
+        var gv = g.ToArray();
+        var expected = new float[x.Numel];
+        for (int p = 0; p < 6; p++)
+            for (int i = 0; i < h; i++)
+                for (int j = 0; j < w; j++) expected[(p * h + i) * w + j] = gv[(p * (h / 2) + i / 2) * (w / 2) + j / 2] * 0.25f;
+        Assert.Equal(expected, x.Grad!.ToArray());
+    }
+
     [Fact]
     public void MaxPoolPropagatesNaNAndPointsAtIt()
     {

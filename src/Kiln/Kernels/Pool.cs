@@ -335,6 +335,7 @@ internal static class Pool
 
     public static void AvgForward(float[] x, int xOff, float[] y, PoolGeom g, bool countIncludePad, int divisorOverride)
     {
+        if (divisorOverride <= 0 && AvgTinyPlanes(x, xOff, y, g)) return;
         int hw = g.H * g.W, ohw = g.OH * g.OW;
         Threading.ForRange(g.Planes, MinPlanes(hw), (p0, p1) =>
         {
@@ -365,21 +366,38 @@ internal static class Pool
         int w = g.W, ow = g.OW;
         ref float xr = ref MemoryMarshal.GetReference(x);
         ref float yr = ref MemoryMarshal.GetReference(y);
-        var quarter = Vector256.Create(0.25f);
+        var q8 = Vector256.Create(0.25f);
+        var q4 = Vector128.Create(0.25f);
+        bool avx = Avx2.IsSupported;
         for (int oh = 0; oh < g.OH; oh++)
         {
             int r0 = 2 * oh * w, r1 = r0 + w, o = oh * ow, j = 0;
-            if (Avx2.IsSupported)
+            if (avx && ow >= 8)
             {
                 // 16 inputs of each row -> 8 outputs: add the rows, then pairwise-add neighbours (hadd works per 128-bit
-                // lane, so a 64-bit permute restores the order).
-                for (; j <= ow - 8; j += 8)
+                // lane, so a 64-bit permute restores the order); a last vector ends at ow (recomputing is harmless)
+                for (; ; j += 8)
                 {
+                    if (j > ow - 8) { if (j == ow) break; j = ow - 8; }
                     var a = Vector256.LoadUnsafe(ref xr, (nuint)(r0 + 2 * j)) + Vector256.LoadUnsafe(ref xr, (nuint)(r1 + 2 * j));
                     var b = Vector256.LoadUnsafe(ref xr, (nuint)(r0 + 2 * j + 8)) + Vector256.LoadUnsafe(ref xr, (nuint)(r1 + 2 * j + 8));
                     var h = Avx2.Permute4x64(Avx.HorizontalAdd(a, b).AsDouble(), 0b11_01_10_00).AsSingle();
-                    (h * quarter).StoreUnsafe(ref yr, (nuint)(o + j));
+                    (h * q8).StoreUnsafe(ref yr, (nuint)(o + j));
+                    if (j == ow - 8) break;
                 }
+                continue;
+            }
+            if (avx && ow >= 4)
+            {
+                for (; ; j += 4)
+                {
+                    if (j > ow - 4) { if (j == ow) break; j = ow - 4; }
+                    var a = Vector128.LoadUnsafe(ref xr, (nuint)(r0 + 2 * j)) + Vector128.LoadUnsafe(ref xr, (nuint)(r1 + 2 * j));
+                    var b = Vector128.LoadUnsafe(ref xr, (nuint)(r0 + 2 * j + 4)) + Vector128.LoadUnsafe(ref xr, (nuint)(r1 + 2 * j + 4));
+                    (Sse3.HorizontalAdd(a, b) * q4).StoreUnsafe(ref yr, (nuint)(o + j));
+                    if (j == ow - 4) break;
+                }
+                continue;
             }
             for (; j < ow; j++)
             {
@@ -387,6 +405,35 @@ internal static class Pool
                 Unsafe.Add(ref yr, o + j) = ((Unsafe.Add(ref xr, c0) + Unsafe.Add(ref xr, c0 + 1)) + (Unsafe.Add(ref xr, c1) + Unsafe.Add(ref xr, c1 + 1))) * 0.25f;
             }
         }
+    }
+
+    /// <summary>2x2 stride-2 average pooling of planes with 1, 2, 4 or 8 outputs, eight outputs of the whole tensor gathered at once (see <see cref="MaxTinyPlanes"/>).</summary>
+    static bool AvgTinyPlanes(float[] x, int xOff, float[] y, PoolGeom g)
+    {
+        int po = g.OH * g.OW, hw = g.H * g.W;
+        if (!Avx2.IsSupported || !g.Is2x2 || g.OH * 2 != g.H || g.OW * 2 != g.W || 8 % po != 0) return false;
+        var tl = new int[8];
+        for (int k = 0; k < 8; k++) tl[k] = k / po * hw + 2 * (k % po / g.OW) * g.W + 2 * (k % po % g.OW);
+        var vtl = Vector256.Create(tl);
+        var vw = Vector256.Create(g.W);
+        var q = Vector256.Create(0.25f);
+        int blocks = (int)((long)g.Planes * po / 8);
+        Threading.ForRange(blocks, 4096, (b0, b1) =>
+        {
+            unsafe
+            {
+                fixed (float* xp = &x[xOff])
+                    for (int b = b0; b < b1; b++)
+                    {
+                        var i0 = Vector256.Create(b * (8 / po) * hw) + vtl;
+                        var s = (Avx2.GatherVector256(xp, i0, 4) + Avx2.GatherVector256(xp, i0 + Vector256<int>.One, 4))
+                              + (Avx2.GatherVector256(xp, i0 + vw, 4) + Avx2.GatherVector256(xp, i0 + vw + Vector256<int>.One, 4));
+                        (s * q).StoreUnsafe(ref y[0], (nuint)(b * 8));
+                    }
+            }
+        });
+        for (int pl = blocks * 8 / po; pl < g.Planes; pl++) Avg2x2(x.AsSpan(xOff + pl * hw, hw), y.AsSpan(pl * po, po), g);
+        return true;
     }
 
     /// <summary>gx (zeroed unless fullyWritten) receives each output gradient spread evenly over its window's counted cells.</summary>
@@ -426,10 +473,12 @@ internal static class Pool
         for (int oh = 0; oh < g.OH; oh++)
         {
             int r0 = 2 * oh * w, r1 = r0 + w, o = oh * ow, j = 0;
-            if (Avx2.IsSupported)
+            if (Avx2.IsSupported && ow >= 8)
             {
-                for (; j <= ow - 8; j += 8)
+                // full vectors, then one ending at ow (rewriting a few elements with the same values is harmless)
+                for (; ; j += 8)
                 {
+                    if (j > ow - 8) { if (j == ow) break; j = ow - 8; }
                     // [v0..v7] -> [v0 v0 v1 v1 v2 v2 v3 v3] and [v4 v4 ... v7 v7]
                     var v = Vector256.LoadUnsafe(ref gr, (nuint)(o + j)) * quarter;
                     var p = Avx2.Permute4x64(v.AsDouble(), 0b11_01_10_00).AsSingle(); // [v0 v1 v4 v5 | v2 v3 v6 v7]
@@ -439,7 +488,26 @@ internal static class Pool
                     hi.StoreUnsafe(ref xr, (nuint)(r0 + 2 * j + 8));
                     lo.StoreUnsafe(ref xr, (nuint)(r1 + 2 * j));
                     hi.StoreUnsafe(ref xr, (nuint)(r1 + 2 * j + 8));
+                    if (j == ow - 8) break;
                 }
+                continue;
+            }
+            if (Avx2.IsSupported && ow >= 4)
+            {
+                var q4 = Vector128.Create(0.25f);
+                for (; ; j += 4)
+                {
+                    if (j > ow - 4) { if (j == ow) break; j = ow - 4; }
+                    var v = Vector128.LoadUnsafe(ref gr, (nuint)(o + j)) * q4;
+                    var lo = Sse.UnpackLow(v, v);
+                    var hi = Sse.UnpackHigh(v, v);
+                    lo.StoreUnsafe(ref xr, (nuint)(r0 + 2 * j));
+                    hi.StoreUnsafe(ref xr, (nuint)(r0 + 2 * j + 4));
+                    lo.StoreUnsafe(ref xr, (nuint)(r1 + 2 * j));
+                    hi.StoreUnsafe(ref xr, (nuint)(r1 + 2 * j + 4));
+                    if (j == ow - 4) break;
+                }
+                continue;
             }
             for (; j < ow; j++)
             {
