@@ -9,6 +9,7 @@ using Kiln.Bench;
 //   mlp [--reps N] [--profile] [--no-collect]: issue 3's MLP 784-50-ReLU-10 training epoch on Fashion-MNIST, Kiln vs TorchSharp µs/step
 //   (--profile adds Kiln's per-phase/per-node breakdown and a hand-written-kernel reference step; --no-collect skips the
 //   full GC before each timed epoch);
+//   normpool [--filter TEXT]: issue 4's BatchNorm2d / AvgPool2d / MaxPool2d at batch 256 on four conv activations, fwd and fwd+bwd;
 //   bdn [BenchmarkDotNet args]: the BenchmarkDotNet class (GEMM 1024 and one skinny shape, 2 threads).
 
 string mode = args.Length > 0 && !args[0].StartsWith("--") ? args[0].ToLowerInvariant() : "gemm";
@@ -52,6 +53,7 @@ switch (mode)
     case "mlp": rc = MlpBench.Run(threads, profile); break;
     case "conv": rc = ConvBench.Run(threads, filter); break;
     case "data": rc = DataBench.Run(); break; // issue 5: DataLoader batches/s of augmented Fashion-MNIST batches of 1024, 0/1/2 workers
+    case "normpool": rc = NormPoolBench.Run(threads, filter); break;
     case "all": rc = GemmBench.Run(threads) | Lesson8Bench.Run() | RunSmall(); break;
     default: Console.Error.WriteLine($"unknown mode '{mode}' (gemm | small | lesson8 | mlp | all | bdn)"); return 2;
 }

@@ -93,17 +93,19 @@ public sealed class NormTests
         Reference.AllClose(RefBatchNorm(xs, n, c, s, mean, var, w.ToArray(), b.ToArray(), 1e-5), y.ToArray(), 1e-4, 2e-5, "BatchNorm train");
     }
 
-    [Fact]
-    public void BatchNormStatisticsSurviveALargeOffset()
+    [Theory]
+    [InlineData(5)]    // per-position accumulators
+    [InlineData(6)]    // per-segment accumulators (spatial size >= 32)
+    public void BatchNormStatisticsSurviveALargeOffset(int hw)
     {
         // values 1000 + N(0, 1): a naive E[x²] - E[x]² in float would lose the variance entirely
-        var x = Tensor.Randn([256, 4, 5, 5], new Generator(3)) + 1000f;
+        var x = Tensor.Randn([256, 4, hw, hw], new Generator(3)) + 1000f;
         var xs = x.ToArray();
-        var (mean, var) = RefChannelStats(xs, 256, 4, 25);
+        var (mean, var) = RefChannelStats(xs, 256, 4, hw * hw);
         var rm = Tensor.Zeros(4);
         var rv = Tensor.Zeros(4);
         F.BatchNorm(x, rm, rv, training: true, momentum: 1f);
-        var m = (double)256 * 25;
+        var m = (double)256 * hw * hw;
         for (int c = 0; c < 4; c++)
         {
             Assert.Equal(mean[c], rm[c].Item(), 1e-3);

@@ -174,8 +174,11 @@ public sealed class PoolTests
         }
         // the 2x2 stride-2 fast paths: even, odd, and vector-width sizes (8 outputs per vector)
         int i = 100;
-        foreach (int hw in new[] { 2, 4, 7, 16, 17, 28, 33, 65 })
+        foreach (int hw in new[] { 2, 4, 7, 8, 14, 16, 17, 28, 33, 65 })
             yield return [i++, 2, 3, hw, hw + 2, 2, 2, 0, 1, hw % 2 == 1, hw % 4 == 0];
+        // tiny planes (1, 2, 4 or 8 outputs each: a gathered path across planes) and their leftovers
+        foreach (var (n, c, h, w) in new[] { (3, 5, 2, 2), (2, 3, 4, 4), (1, 3, 2, 8), (5, 1, 4, 8), (1, 1, 2, 2), (4, 4, 4, 2), (3, 3, 6, 2) })
+            yield return [i++, n, c, h, w, 2, 2, 0, 1, false, n % 2 == 1];
     }
 
     [Theory]
@@ -289,6 +292,72 @@ public sealed class PoolTests
         var xd = LayerInputs.Distinct(2, [2, 3, 7, 5]);
         GradCheck.Assert(t => F.AdaptiveMaxPool2d(t[0], (3, 4)), xd);
         GradCheck.Assert(t => F.GlobalMaxPool2d(t[0]), xd);
+    }
+
+    [Theory]
+    [InlineData(16, 18, false)]
+    [InlineData(28, 34, true)]
+    [InlineData(6, 66, false)]
+    [InlineData(2, 2, true)]
+    [InlineData(4, 4, false)]
+    [InlineData(14, 14, true)]
+    public void MaxPoolTwoByTwoGradientIsTheOutputGradientAtTheIndices(int h, int w, bool nonContiguous)
+    {
+        var x = LayerInputs.Distinct(h + w, [2, 3, h, w], nonContiguous);
+        var (y, idx) = F.MaxPool2dWithIndices(x, (2, 2), null, (0, 0), (1, 1));
+        var g = Tensor.Randn(y.Shape, new Generator(9));
+        y.Backward(g);
+        var expected = new float[x.Numel];
+        var gi = idx.ToIntArray();
+        var gv = g.ToArray();
+        for (int o = 0; o < gi.Length; o++) expected[o / (y.Size(2) * y.Size(3)) * h * w + gi[o]] += gv[o];
+        Assert.Equal(expected, x.Grad!.ToArray());
+    }
+
+    [Theory]
+    [InlineData(16, 18, false)]
+    [InlineData(28, 34, true)]
+    [InlineData(14, 14, false)]
+    [InlineData(8, 10, true)]
+    [InlineData(2, 2, false)]
+    [InlineData(4, 6, false)]
+    public void AvgPoolTwoByTwoGradientSpreadsAQuarterOverEachTile(int h, int w, bool nonContiguous)
+    {
+        var x = LayerInputs.Randn(h * w, [2, 3, h, w], nonContiguous, requiresGrad: true);
+        var y = F.AvgPool2d(x, 2);
+        var g = Tensor.Randn(y.Shape, new Generator(9));
+        y.Backward(g);
+        var gv = g.ToArray();
+        var expected = new float[x.Numel];
+        for (int p = 0; p < 6; p++)
+            for (int i = 0; i < h; i++)
+                for (int j = 0; j < w; j++) expected[(p * h + i) * w + j] = gv[(p * (h / 2) + i / 2) * (w / 2) + j / 2] * 0.25f;
+        Assert.Equal(expected, x.Grad!.ToArray());
+    }
+
+    [Fact]
+    public void MaxPoolPropagatesNaNAndPointsAtIt()
+    {
+        var x = Tensor.Randn([1, 1, 4, 32], new Generator(3));
+        var xv = x.ToArray();
+        xv[1 * 32 + 5] = float.NaN;   // window (0, 2)
+        xv[2 * 32 + 30] = float.NaN;  // window (1, 15)
+        x = Tensor.FromArray(xv, 1, 1, 4, 32);
+        foreach (int k in new[] { 2, 3 })
+        {
+            var (y, idx) = F.MaxPool2dWithIndices(x, (k, k), (2, 2), (0, 0), (1, 1));
+            Assert.True(float.IsNaN(y[0, 0, 0, 2].Item()), $"k={k}");
+            Assert.Equal(37, idx[0, 0, 0, 2].Item<int>());
+            if (k == 2) Assert.Equal(94, idx[0, 0, 1, 15].Item<int>());
+            Assert.Equal(2, y.ToArray().Count(float.IsNaN)); // k = 3: windows (0, 2) and (0, 14)
+        }
+        // tiny planes: 2x2 planes, NaN in the third of four cells of plane 5
+        var t = Tensor.Randn([3, 4, 2, 2], new Generator(4)).ToArray();
+        t[5 * 4 + 2] = float.NaN;
+        var (ty, ti) = F.MaxPool2dWithIndices(Tensor.FromArray(t, 3, 4, 2, 2), (2, 2), null, (0, 0), (1, 1));
+        Assert.True(float.IsNaN(ty.ToArray()[5]));
+        Assert.Equal(2, ti.ToIntArray()[5]);
+        Assert.Equal(1, ty.ToArray().Count(float.IsNaN));
     }
 
     [Fact]

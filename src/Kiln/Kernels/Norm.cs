@@ -36,6 +36,18 @@ internal static class Norm
         int r = c * s;
         var k = new float[c];
         for (int ch = 0; ch < c; ch++) k[ch] = x[xOff + ch * s];
+        if (s >= SegmentMin)
+        {
+            SegmentSums(n, c, s, (i, ch) => SegShifted(x.AsSpan(xOff + (i * c + ch) * s, s), k[ch]), mean, var);
+            double mm = (double)n * s;
+            for (int ch = 0; ch < c; ch++)
+            {
+                double mu = mean[ch] / mm;
+                var[ch] = Math.Max(0.0, var[ch] / mm - mu * mu);
+                mean[ch] = k[ch] + mu;
+            }
+            return;
+        }
         var kExp = Expand(k, s);
         int chunks = Chunks(n, (long)n * r);
         var s1 = new float[chunks][];
@@ -45,14 +57,7 @@ internal static class Norm
             int n0 = (int)((long)n * q / chunks), n1 = (int)((long)n * (q + 1) / chunks);
             var a1 = new float[r];
             var a2 = new float[r];
-            var d = GC.AllocateUninitializedArray<float>(r);
-            for (int i = n0; i < n1; i++)
-            {
-                var row = x.AsSpan(xOff + i * r, r);
-                TensorPrimitives.Subtract(row, kExp, d);
-                TensorPrimitives.Add(a1, d, a1);
-                TensorPrimitives.MultiplyAdd(d, d, a2, a2);
-            }
+            for (int i = n0; i < n1; i++) AccShifted(x.AsSpan(xOff + i * r, r), kExp, a1, a2);
             s1[q] = a1;
             s2[q] = a2;
         });
@@ -71,6 +76,224 @@ internal static class Norm
         }
     }
 
+    /// <summary>Spatial sizes from which batch norm walks each (sample, channel) segment with per-channel scalars in registers, instead of whole rows against expanded per-position arrays.</summary>
+    const int SegmentMin = 32;
+
+    /// <summary>
+    /// Per channel, the two sums segFn(sample, channel) returns, over all samples: the batch is split into a fixed number
+    /// of chunks summed in double in chunk order (deterministic whatever the thread count).
+    /// </summary>
+    static void SegmentSums(int n, int c, int s, Func<int, int, (double, double)> segFn, double[] t1, double[] t2)
+    {
+        int chunks = Chunks(n, (long)n * c * s);
+        var p1 = new double[chunks * c];
+        var p2 = new double[chunks * c];
+        Threading.For(chunks, q =>
+        {
+            int n0 = (int)((long)n * q / chunks), n1 = (int)((long)n * (q + 1) / chunks);
+            for (int i = n0; i < n1; i++)
+                for (int ch = 0; ch < c; ch++)
+                {
+                    var (u, v) = segFn(i, ch);
+                    p1[q * c + ch] += u;
+                    p2[q * c + ch] += v;
+                }
+        });
+        Array.Clear(t1);
+        Array.Clear(t2);
+        for (int q = 0; q < chunks; q++)
+            for (int ch = 0; ch < c; ch++)
+            {
+                t1[ch] += p1[q * c + ch];
+                t2[ch] += p2[q * c + ch];
+            }
+    }
+
+    /// <summary>(Σ (x - k), Σ (x - k)^2) over a segment, in vector registers.</summary>
+    static (double, double) SegShifted(ReadOnlySpan<float> x, float k)
+    {
+        int n = x.Length, i = 0;
+        ref float xr = ref MemoryMarshal.GetReference(x);
+        double s1 = 0, s2 = 0;
+        if (Vector512.IsHardwareAccelerated && n >= 16)
+        {
+            var vk = Vector512.Create(k);
+            Vector512<float> a1 = default, a2 = default;
+            for (; i <= n - 16; i += 16)
+            {
+                var d = Vector512.LoadUnsafe(ref xr, (nuint)i) - vk;
+                a1 += d;
+                a2 = Vector512.FusedMultiplyAdd(d, d, a2);
+            }
+            s1 = Vector512.Sum(a1); s2 = Vector512.Sum(a2);
+        }
+        else if (Vector256.IsHardwareAccelerated && n >= 8)
+        {
+            var vk = Vector256.Create(k);
+            Vector256<float> a1 = default, a2 = default;
+            for (; i <= n - 8; i += 8)
+            {
+                var d = Vector256.LoadUnsafe(ref xr, (nuint)i) - vk;
+                a1 += d;
+                a2 = Vector256.FusedMultiplyAdd(d, d, a2);
+            }
+            s1 = Vector256.Sum(a1); s2 = Vector256.Sum(a2);
+        }
+        for (; i < n; i++)
+        {
+            double d = Unsafe.Add(ref xr, i) - k;
+            s1 += d; s2 += d * d;
+        }
+        return (s1, s2);
+    }
+
+    /// <summary>(Σ g, Σ g * (x - m)) over a segment, in vector registers.</summary>
+    static (double, double) SegGrad(ReadOnlySpan<float> g, ReadOnlySpan<float> x, float m)
+    {
+        int n = x.Length, i = 0;
+        ref float gr = ref MemoryMarshal.GetReference(g);
+        ref float xr = ref MemoryMarshal.GetReference(x);
+        double s1 = 0, s2 = 0;
+        if (Vector512.IsHardwareAccelerated && n >= 16)
+        {
+            var vm = Vector512.Create(m);
+            Vector512<float> a1 = default, a2 = default;
+            for (; i <= n - 16; i += 16)
+            {
+                var gv = Vector512.LoadUnsafe(ref gr, (nuint)i);
+                a1 += gv;
+                a2 = Vector512.FusedMultiplyAdd(gv, Vector512.LoadUnsafe(ref xr, (nuint)i) - vm, a2);
+            }
+            s1 = Vector512.Sum(a1); s2 = Vector512.Sum(a2);
+        }
+        else if (Vector256.IsHardwareAccelerated && n >= 8)
+        {
+            var vm = Vector256.Create(m);
+            Vector256<float> a1 = default, a2 = default;
+            for (; i <= n - 8; i += 8)
+            {
+                var gv = Vector256.LoadUnsafe(ref gr, (nuint)i);
+                a1 += gv;
+                a2 = Vector256.FusedMultiplyAdd(gv, Vector256.LoadUnsafe(ref xr, (nuint)i) - vm, a2);
+            }
+            s1 = Vector256.Sum(a1); s2 = Vector256.Sum(a2);
+        }
+        for (; i < n; i++)
+        {
+            float gv = Unsafe.Add(ref gr, i);
+            s1 += gv; s2 += gv * (Unsafe.Add(ref xr, i) - m);
+        }
+        return (s1, s2);
+    }
+
+    /// <summary>dx = g * a + x * b + d with scalar coefficients (one pass).</summary>
+    static void GradApply(ReadOnlySpan<float> g, ReadOnlySpan<float> x, float a, float b, float d, Span<float> dx)
+    {
+        int n = x.Length, i = 0;
+        ref float gr = ref MemoryMarshal.GetReference(g);
+        ref float xr = ref MemoryMarshal.GetReference(x);
+        ref float o = ref MemoryMarshal.GetReference(dx);
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var va = Vector512.Create(a); var vb = Vector512.Create(b); var vd = Vector512.Create(d);
+            for (; i <= n - 16; i += 16)
+                Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref xr, (nuint)i), vb, Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref gr, (nuint)i), va, vd)).StoreUnsafe(ref o, (nuint)i);
+        }
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var va = Vector256.Create(a); var vb = Vector256.Create(b); var vd = Vector256.Create(d);
+            for (; i <= n - 8; i += 8)
+                Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref xr, (nuint)i), vb, Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref gr, (nuint)i), va, vd)).StoreUnsafe(ref o, (nuint)i);
+        }
+        for (; i < n; i++)
+            Unsafe.Add(ref o, i) = MathF.FusedMultiplyAdd(Unsafe.Add(ref xr, i), b, MathF.FusedMultiplyAdd(Unsafe.Add(ref gr, i), a, d));
+    }
+
+    /// <summary>a1 += x - k; a2 += (x - k)^2, elementwise (one pass).</summary>
+    static void AccShifted(ReadOnlySpan<float> x, ReadOnlySpan<float> k, Span<float> a1, Span<float> a2)
+    {
+        int n = x.Length, i = 0;
+        ref float xr = ref MemoryMarshal.GetReference(x);
+        ref float kr = ref MemoryMarshal.GetReference(k);
+        ref float r1 = ref MemoryMarshal.GetReference(a1);
+        ref float r2 = ref MemoryMarshal.GetReference(a2);
+        if (Vector512.IsHardwareAccelerated)
+            for (; i <= n - 16; i += 16)
+            {
+                var d = Vector512.LoadUnsafe(ref xr, (nuint)i) - Vector512.LoadUnsafe(ref kr, (nuint)i);
+                (Vector512.LoadUnsafe(ref r1, (nuint)i) + d).StoreUnsafe(ref r1, (nuint)i);
+                Vector512.FusedMultiplyAdd(d, d, Vector512.LoadUnsafe(ref r2, (nuint)i)).StoreUnsafe(ref r2, (nuint)i);
+            }
+        if (Vector256.IsHardwareAccelerated)
+            for (; i <= n - 8; i += 8)
+            {
+                var d = Vector256.LoadUnsafe(ref xr, (nuint)i) - Vector256.LoadUnsafe(ref kr, (nuint)i);
+                (Vector256.LoadUnsafe(ref r1, (nuint)i) + d).StoreUnsafe(ref r1, (nuint)i);
+                Vector256.FusedMultiplyAdd(d, d, Vector256.LoadUnsafe(ref r2, (nuint)i)).StoreUnsafe(ref r2, (nuint)i);
+            }
+        for (; i < n; i++)
+        {
+            float d = Unsafe.Add(ref xr, i) - Unsafe.Add(ref kr, i);
+            Unsafe.Add(ref r1, i) += d;
+            Unsafe.Add(ref r2, i) = MathF.FusedMultiplyAdd(d, d, Unsafe.Add(ref r2, i));
+        }
+    }
+
+    /// <summary>a1 += g; a2 += g * (x - m), elementwise (one pass).</summary>
+    static void AccGrad(ReadOnlySpan<float> g, ReadOnlySpan<float> x, ReadOnlySpan<float> m, Span<float> a1, Span<float> a2)
+    {
+        int n = x.Length, i = 0;
+        ref float gr = ref MemoryMarshal.GetReference(g);
+        ref float xr = ref MemoryMarshal.GetReference(x);
+        ref float mr = ref MemoryMarshal.GetReference(m);
+        ref float r1 = ref MemoryMarshal.GetReference(a1);
+        ref float r2 = ref MemoryMarshal.GetReference(a2);
+        if (Vector512.IsHardwareAccelerated)
+            for (; i <= n - 16; i += 16)
+            {
+                var gv = Vector512.LoadUnsafe(ref gr, (nuint)i);
+                (Vector512.LoadUnsafe(ref r1, (nuint)i) + gv).StoreUnsafe(ref r1, (nuint)i);
+                Vector512.FusedMultiplyAdd(gv, Vector512.LoadUnsafe(ref xr, (nuint)i) - Vector512.LoadUnsafe(ref mr, (nuint)i), Vector512.LoadUnsafe(ref r2, (nuint)i)).StoreUnsafe(ref r2, (nuint)i);
+            }
+        if (Vector256.IsHardwareAccelerated)
+            for (; i <= n - 8; i += 8)
+            {
+                var gv = Vector256.LoadUnsafe(ref gr, (nuint)i);
+                (Vector256.LoadUnsafe(ref r1, (nuint)i) + gv).StoreUnsafe(ref r1, (nuint)i);
+                Vector256.FusedMultiplyAdd(gv, Vector256.LoadUnsafe(ref xr, (nuint)i) - Vector256.LoadUnsafe(ref mr, (nuint)i), Vector256.LoadUnsafe(ref r2, (nuint)i)).StoreUnsafe(ref r2, (nuint)i);
+            }
+        for (; i < n; i++)
+        {
+            float gv = Unsafe.Add(ref gr, i);
+            Unsafe.Add(ref r1, i) += gv;
+            Unsafe.Add(ref r2, i) = MathF.FusedMultiplyAdd(gv, Unsafe.Add(ref xr, i) - Unsafe.Add(ref mr, i), Unsafe.Add(ref r2, i));
+        }
+    }
+
+    /// <summary>dx = g * a + x * b + d, elementwise (one pass).</summary>
+    static void GradApply(ReadOnlySpan<float> g, ReadOnlySpan<float> x, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> d, Span<float> dx)
+    {
+        int n = x.Length, i = 0;
+        ref float gr = ref MemoryMarshal.GetReference(g);
+        ref float xr = ref MemoryMarshal.GetReference(x);
+        ref float ar = ref MemoryMarshal.GetReference(a);
+        ref float br = ref MemoryMarshal.GetReference(b);
+        ref float dr = ref MemoryMarshal.GetReference(d);
+        ref float o = ref MemoryMarshal.GetReference(dx);
+        if (Vector512.IsHardwareAccelerated)
+            for (; i <= n - 16; i += 16)
+                Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref xr, (nuint)i), Vector512.LoadUnsafe(ref br, (nuint)i),
+                    Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref gr, (nuint)i), Vector512.LoadUnsafe(ref ar, (nuint)i), Vector512.LoadUnsafe(ref dr, (nuint)i)))
+                    .StoreUnsafe(ref o, (nuint)i);
+        if (Vector256.IsHardwareAccelerated)
+            for (; i <= n - 8; i += 8)
+                Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref xr, (nuint)i), Vector256.LoadUnsafe(ref br, (nuint)i),
+                    Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref gr, (nuint)i), Vector256.LoadUnsafe(ref ar, (nuint)i), Vector256.LoadUnsafe(ref dr, (nuint)i)))
+                    .StoreUnsafe(ref o, (nuint)i);
+        for (; i < n; i++)
+            Unsafe.Add(ref o, i) = MathF.FusedMultiplyAdd(Unsafe.Add(ref xr, i), Unsafe.Add(ref br, i), MathF.FusedMultiplyAdd(Unsafe.Add(ref gr, i), Unsafe.Add(ref ar, i), Unsafe.Add(ref dr, i)));
+    }
+
     static double SumD(ReadOnlySpan<float> v)
     {
         if (v.Length >= 16) return Reduce.Sum(v);
@@ -83,6 +306,15 @@ internal static class Norm
     public static void BatchApply(float[] x, int xOff, float[] y, int n, int c, int s, float[] scale, float[] shift)
     {
         int r = c * s;
+        if (s >= SegmentMin)
+        {
+            Threading.ForRange(n * c, Math.Max(1, ParallelMin / s), (q0, q1) =>
+            {
+                for (int q = q0; q < q1; q++)
+                    Affine(x.AsSpan(xOff + q * s, s), scale[q % c], shift[q % c], y.AsSpan(q * s, s));
+            });
+            return;
+        }
         var sc = Expand(scale, s);
         var sh = Expand(shift, s);
         Threading.ForRange(n, Math.Max(1, ParallelMin / Math.Max(1, r)), (n0, n1) =>
@@ -96,6 +328,11 @@ internal static class Norm
     public static void BatchBackwardReduce(float[] g, int gOff, float[] x, int xOff, int n, int c, int s, float[] mean, double[] sumG, double[] sumGx)
     {
         int r = c * s;
+        if (s >= SegmentMin)
+        {
+            SegmentSums(n, c, s, (i, ch) => SegGrad(g.AsSpan(gOff + (i * c + ch) * s, s), x.AsSpan(xOff + (i * c + ch) * s, s), mean[ch]), sumG, sumGx);
+            return;
+        }
         var mExp = Expand(mean, s);
         int chunks = Chunks(n, (long)n * r);
         var s1 = new float[chunks][];
@@ -105,14 +342,7 @@ internal static class Norm
             int n0 = (int)((long)n * q / chunks), n1 = (int)((long)n * (q + 1) / chunks);
             var a1 = new float[r];
             var a2 = new float[r];
-            var d = GC.AllocateUninitializedArray<float>(r);
-            for (int i = n0; i < n1; i++)
-            {
-                var gr = g.AsSpan(gOff + i * r, r);
-                TensorPrimitives.Add(a1, gr, a1);
-                TensorPrimitives.Subtract(x.AsSpan(xOff + i * r, r), mExp, d);
-                TensorPrimitives.MultiplyAdd(gr, d, a2, a2);
-            }
+            for (int i = n0; i < n1; i++) AccGrad(g.AsSpan(gOff + i * r, r), x.AsSpan(xOff + i * r, r), mExp, a1, a2);
             s1[q] = a1;
             s2[q] = a2;
         });
@@ -133,17 +363,21 @@ internal static class Norm
     public static void BatchBackwardApply(float[] g, int gOff, float[] x, int xOff, float[] dx, int n, int c, int s, float[] a, float[] b, float[] d)
     {
         int r = c * s;
+        if (s >= SegmentMin)
+        {
+            Threading.ForRange(n * c, Math.Max(1, ParallelMin / s), (q0, q1) =>
+            {
+                for (int q = q0; q < q1; q++)
+                    GradApply(g.AsSpan(gOff + q * s, s), x.AsSpan(xOff + q * s, s), a[q % c], b[q % c], d[q % c], dx.AsSpan(q * s, s));
+            });
+            return;
+        }
         var aE = Expand(a, s);
         var bE = Expand(b, s);
         var dE = Expand(d, s);
         Threading.ForRange(n, Math.Max(1, ParallelMin / Math.Max(1, r)), (n0, n1) =>
         {
-            for (int i = n0; i < n1; i++)
-            {
-                var o = dx.AsSpan(i * r, r);
-                TensorPrimitives.MultiplyAdd(g.AsSpan(gOff + i * r, r), aE, dE, o);
-                TensorPrimitives.MultiplyAdd(x.AsSpan(xOff + i * r, r), bE, o, o);
-            }
+            for (int i = n0; i < n1; i++) GradApply(g.AsSpan(gOff + i * r, r), x.AsSpan(xOff + i * r, r), aE, bE, dE, dx.AsSpan(i * r, r));
         });
     }
 
@@ -195,6 +429,12 @@ internal static class Norm
         int n = x.Length, i = 0;
         ref float xr = ref MemoryMarshal.GetReference(x);
         ref float yr = ref MemoryMarshal.GetReference(y);
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var va = Vector512.Create(a);
+            var vb = Vector512.Create(b);
+            for (; i <= n - 16; i += 16) Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref xr, (nuint)i), va, vb).StoreUnsafe(ref yr, (nuint)i);
+        }
         if (Vector256.IsHardwareAccelerated)
         {
             var va = Vector256.Create(a);

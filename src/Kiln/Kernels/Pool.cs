@@ -34,6 +34,7 @@ internal static class Pool
 
     public static void MaxForward(float[] x, int xOff, float[] y, int[] idx, PoolGeom g)
     {
+        if (MaxTinyPlanes(x, xOff, y, idx, g)) return;
         int hw = g.H * g.W, ohw = g.OH * g.OW;
         Threading.ForRange(g.Planes, MinPlanes(hw), (p0, p1) =>
         {
@@ -78,24 +79,229 @@ internal static class Pool
         }
     }
 
+    /// <summary>The 2x2 choice among four candidate vectors in PyTorch's order: a later candidate wins only if strictly greater, or NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Pick(ref Vector256<float> best, ref Vector256<int> bi, Vector256<float> v, Vector256<int> vi)
+    {
+        var m = Vector256.GreaterThan(v, best) | ~Vector256.Equals(v, v);
+        best = Vector256.ConditionalSelect(m, v, best);
+        bi = Vector256.ConditionalSelect(m.AsInt32(), vi, bi);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Pick(ref Vector128<float> best, ref Vector128<int> bi, Vector128<float> v, Vector128<int> vi)
+    {
+        var m = Vector128.GreaterThan(v, best) | ~Vector128.Equals(v, v);
+        best = Vector128.ConditionalSelect(m, v, best);
+        bi = Vector128.ConditionalSelect(m.AsInt32(), vi, bi);
+    }
+
     static void Max2x2(ReadOnlySpan<float> x, Span<float> y, Span<int> idx, PoolGeom g)
     {
-        int w = g.W;
+        int w = g.W, ow = g.OW;
+        ref float xr = ref MemoryMarshal.GetReference(x);
+        ref float yr = ref MemoryMarshal.GetReference(y);
+        ref int ir = ref MemoryMarshal.GetReference(idx);
+        // Shuffle 0x88 / 0xDD take the even / odd elements of two vectors, per 128-bit lane: 256-bit outputs come out in
+        // the order 0 1 4 5 2 3 6 7, so the index offsets use that order too and one 64-bit permute (0xD8) fixes both.
+        var offs8 = Vector256.Create(0, 2, 8, 10, 4, 6, 12, 14);
+        var offs4 = Vector128.Create(0, 2, 4, 6);
+        var vw8 = Vector256.Create(w);
+        var vw4 = Vector128.Create(w);
+        bool avx = Avx2.IsSupported;
         for (int oh = 0; oh < g.OH; oh++)
         {
-            int r0 = 2 * oh * w, r1 = r0 + w, o = oh * g.OW;
-            for (int ow = 0; ow < g.OW; ow++)
+            int r0 = 2 * oh * w, r1 = r0 + w, o = oh * ow, j = 0;
+            if (avx && ow >= 8)
             {
-                int c = r0 + 2 * ow;
-                float a = x[c], b = x[c + 1], d = x[r1 + 2 * ow], e = x[r1 + 2 * ow + 1];
-                float best = a; int bi = c;
-                if (b > best || float.IsNaN(b)) { best = b; bi = c + 1; }
-                if (d > best || float.IsNaN(d)) { best = d; bi = r1 + 2 * ow; }
-                if (e > best || float.IsNaN(e)) { best = e; bi = r1 + 2 * ow + 1; }
-                y[o + ow] = best;
-                idx[o + ow] = bi;
+                // full vectors, then one more ending at ow (recomputing a few outputs is harmless)
+                for (; ; j += 8)
+                {
+                    if (j > ow - 8) { if (j == ow) break; j = ow - 8; }
+                    int c = r0 + 2 * j;
+                    var a0 = Vector256.LoadUnsafe(ref xr, (nuint)c);
+                    var a1 = Vector256.LoadUnsafe(ref xr, (nuint)(c + 8));
+                    var b0 = Vector256.LoadUnsafe(ref xr, (nuint)(c + w));
+                    var b1 = Vector256.LoadUnsafe(ref xr, (nuint)(c + w + 8));
+                    var best = Avx.Shuffle(a0, a1, 0x88);
+                    var bi = Vector256.Create(c) + offs8;
+                    var i0 = bi;
+                    Pick(ref best, ref bi, Avx.Shuffle(a0, a1, 0xDD), i0 + Vector256<int>.One);
+                    Pick(ref best, ref bi, Avx.Shuffle(b0, b1, 0x88), i0 + vw8);
+                    Pick(ref best, ref bi, Avx.Shuffle(b0, b1, 0xDD), i0 + vw8 + Vector256<int>.One);
+                    Avx2.Permute4x64(best.AsDouble(), 0b11_01_10_00).AsSingle().StoreUnsafe(ref yr, (nuint)(o + j));
+                    Avx2.Permute4x64(bi.AsDouble(), 0b11_01_10_00).AsInt32().StoreUnsafe(ref ir, (nuint)(o + j));
+                    if (j == ow - 8) break;
+                }
+                continue;
+            }
+            if (avx && ow >= 4)
+            {
+                for (; ; j += 4)
+                {
+                    if (j > ow - 4) { if (j == ow) break; j = ow - 4; }
+                    int c = r0 + 2 * j;
+                    var a0 = Vector128.LoadUnsafe(ref xr, (nuint)c);
+                    var a1 = Vector128.LoadUnsafe(ref xr, (nuint)(c + 4));
+                    var b0 = Vector128.LoadUnsafe(ref xr, (nuint)(c + w));
+                    var b1 = Vector128.LoadUnsafe(ref xr, (nuint)(c + w + 4));
+                    var best = Sse.Shuffle(a0, a1, 0x88);
+                    var bi = Vector128.Create(c) + offs4;
+                    var i0 = bi;
+                    Pick(ref best, ref bi, Sse.Shuffle(a0, a1, 0xDD), i0 + Vector128<int>.One);
+                    Pick(ref best, ref bi, Sse.Shuffle(b0, b1, 0x88), i0 + vw4);
+                    Pick(ref best, ref bi, Sse.Shuffle(b0, b1, 0xDD), i0 + vw4 + Vector128<int>.One);
+                    best.StoreUnsafe(ref yr, (nuint)(o + j));
+                    bi.StoreUnsafe(ref ir, (nuint)(o + j));
+                    if (j == ow - 4) break;
+                }
+                continue;
+            }
+            for (; j < ow; j++)
+            {
+                int c = r0 + 2 * j, d = r1 + 2 * j;
+                float best = x[c]; int bi = c;
+                if (x[c + 1] > best || float.IsNaN(x[c + 1])) { best = x[c + 1]; bi = c + 1; }
+                if (x[d] > best || float.IsNaN(x[d])) { best = x[d]; bi = d; }
+                if (x[d + 1] > best || float.IsNaN(x[d + 1])) { best = x[d + 1]; bi = d + 1; }
+                y[o + j] = best;
+                idx[o + j] = bi;
             }
         }
+    }
+
+    /// <summary>
+    /// 2x2 stride-2 max pooling of planes so small that a plane has 1, 2, 4 or 8 outputs (e.g. 2x2 or 4x4 planes): eight
+    /// consecutive outputs of the whole tensor are gathered at once, their input offsets following a fixed pattern.
+    /// </summary>
+    static bool MaxTinyPlanes(float[] x, int xOff, float[] y, int[] idx, PoolGeom g)
+    {
+        int po = g.OH * g.OW, hw = g.H * g.W;
+        if (!Avx2.IsSupported || !g.Is2x2 || g.OH * 2 != g.H || g.OW * 2 != g.W || 8 % po != 0) return false;
+        long total = (long)g.Planes * po;
+        // output k of a block of 8: plane k / po, row (k % po) / OW, column k % OW
+        var tl = new int[8];
+        var pb = new int[8];
+        for (int k = 0; k < 8; k++)
+        {
+            int pl = k / po, r = k % po;
+            pb[k] = pl * hw;
+            tl[k] = pb[k] + 2 * (r / g.OW) * g.W + 2 * (r % g.OW);
+        }
+        var vtl = Vector256.Create(tl);
+        var vpb = Vector256.Create(pb);
+        var vw = Vector256.Create(g.W);
+        int blocks = (int)(total / 8), w = g.W;
+        Threading.ForRange(blocks, Math.Max(1, 4096), (b0, b1) =>
+        {
+            unsafe
+            {
+                fixed (float* xp = &x[xOff])
+                    for (int b = b0; b < b1; b++)
+                    {
+                        // 8 outputs = 8 / po planes
+                        int baseIn = b * (8 / po) * hw;
+                        var i0 = Vector256.Create(baseIn) + vtl;
+                        var best = Avx2.GatherVector256(xp, i0, 4);
+                        var bi = i0;
+                        Pick(ref best, ref bi, Avx2.GatherVector256(xp, i0 + Vector256<int>.One, 4), i0 + Vector256<int>.One);
+                        Pick(ref best, ref bi, Avx2.GatherVector256(xp, i0 + vw, 4), i0 + vw);
+                        Pick(ref best, ref bi, Avx2.GatherVector256(xp, i0 + vw + Vector256<int>.One, 4), i0 + vw + Vector256<int>.One);
+                        best.StoreUnsafe(ref y[0], (nuint)(b * 8));
+                        (bi - Vector256.Create(baseIn) - vpb).StoreUnsafe(ref idx[0], (nuint)(b * 8));
+                    }
+            }
+        });
+        // the last < 8 outputs (whole planes, since po divides 8)
+        int donePlanes = blocks * 8 / po;
+        if (donePlanes < g.Planes)
+        {
+            var rest = g with { Planes = g.Planes - donePlanes };
+            for (int p = 0; p < rest.Planes; p++)
+            {
+                int pl = donePlanes + p;
+                MaxPlane(x.AsSpan(xOff + pl * hw, hw), y.AsSpan(pl * po, po), idx.AsSpan(pl * po, po), g);
+            }
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Backward of non-overlapping 2x2 max pooling whose windows tile the plane: writes (not adds) every element, the
+    /// output gradient where the index points and 0 elsewhere, so gx needs no zeroing.
+    /// </summary>
+    public static void MaxBackward2x2(float[] gy, int gyOff, int[] idx, float[] gx, PoolGeom g)
+    {
+        int hw = g.H * g.W, ohw = g.OH * g.OW;
+        Threading.ForRange(g.Planes, MinPlanes(hw), (p0, p1) =>
+        {
+            if (!Avx2.IsSupported || g.OW < 4)
+            {
+                // narrow planes: clear, then store each gradient at its index (windows do not overlap, so no adds)
+                gx.AsSpan(p0 * hw, (p1 - p0) * hw).Clear();
+                for (int p = p0; p < p1; p++)
+                {
+                    int gb = gyOff + p * ohw, ib = p * ohw, xb = p * hw;
+                    for (int o = 0; o < ohw; o++) gx[xb + idx[ib + o]] = gy[gb + o];
+                }
+                return;
+            }
+            for (int p = p0; p < p1; p++)
+            {
+                int w = g.W, ow = g.OW;
+                ref float gr = ref gy[gyOff + p * ohw];
+                ref int ir = ref idx[p * ohw];
+                ref float xr = ref gx[p * hw];
+                var offs8 = Vector256.Create(0, 2, 4, 6, 8, 10, 12, 14);
+                var offs4 = Vector128.Create(0, 2, 4, 6);
+                var vw8 = Vector256.Create(w);
+                var vw4 = Vector128.Create(w);
+                for (int oh = 0; oh < g.OH; oh++)
+                {
+                    int r0 = 2 * oh * w, o = oh * ow;
+                    // full vectors, then one ending at ow (rewriting a few elements with the same values is harmless)
+                    if (ow >= 8)
+                        for (int j = 0; ; j += 8)
+                        {
+                            if (j > ow - 8) { if (j == ow) break; j = ow - 8; }
+                            int c = r0 + 2 * j;
+                            var gv = Vector256.LoadUnsafe(ref gr, (nuint)(o + j));
+                            var iv = Vector256.LoadUnsafe(ref ir, (nuint)(o + j));
+                            var c0 = Vector256.Create(c) + offs8;
+                            var e0 = Vector256.ConditionalSelect(Vector256.Equals(iv, c0).AsSingle(), gv, default);
+                            var d0 = Vector256.ConditionalSelect(Vector256.Equals(iv, c0 + Vector256<int>.One).AsSingle(), gv, default);
+                            var e1 = Vector256.ConditionalSelect(Vector256.Equals(iv, c0 + vw8).AsSingle(), gv, default);
+                            var d1 = Vector256.ConditionalSelect(Vector256.Equals(iv, c0 + vw8 + Vector256<int>.One).AsSingle(), gv, default);
+                            // interleave even/odd columns back: unpack per lane, then join lanes
+                            var lo = Avx.UnpackLow(e0, d0); var hi = Avx.UnpackHigh(e0, d0);
+                            Avx.Permute2x128(lo, hi, 0x20).StoreUnsafe(ref xr, (nuint)c);
+                            Avx.Permute2x128(lo, hi, 0x31).StoreUnsafe(ref xr, (nuint)(c + 8));
+                            lo = Avx.UnpackLow(e1, d1); hi = Avx.UnpackHigh(e1, d1);
+                            Avx.Permute2x128(lo, hi, 0x20).StoreUnsafe(ref xr, (nuint)(c + w));
+                            Avx.Permute2x128(lo, hi, 0x31).StoreUnsafe(ref xr, (nuint)(c + w + 8));
+                            if (j == ow - 8) break;
+                        }
+                    else
+                        for (int j = 0; ; j += 4)
+                        {
+                            if (j > ow - 4) { if (j == ow) break; j = ow - 4; }
+                            int c = r0 + 2 * j;
+                            var gv = Vector128.LoadUnsafe(ref gr, (nuint)(o + j));
+                            var iv = Vector128.LoadUnsafe(ref ir, (nuint)(o + j));
+                            var c0 = Vector128.Create(c) + offs4;
+                            var e0 = Vector128.ConditionalSelect(Vector128.Equals(iv, c0).AsSingle(), gv, default);
+                            var d0 = Vector128.ConditionalSelect(Vector128.Equals(iv, c0 + Vector128<int>.One).AsSingle(), gv, default);
+                            var e1 = Vector128.ConditionalSelect(Vector128.Equals(iv, c0 + vw4).AsSingle(), gv, default);
+                            var d1 = Vector128.ConditionalSelect(Vector128.Equals(iv, c0 + vw4 + Vector128<int>.One).AsSingle(), gv, default);
+                            Sse.UnpackLow(e0, d0).StoreUnsafe(ref xr, (nuint)c);
+                            Sse.UnpackHigh(e0, d0).StoreUnsafe(ref xr, (nuint)(c + 4));
+                            Sse.UnpackLow(e1, d1).StoreUnsafe(ref xr, (nuint)(c + w));
+                            Sse.UnpackHigh(e1, d1).StoreUnsafe(ref xr, (nuint)(c + w + 4));
+                            if (j == ow - 4) break;
+                        }
+                }
+            }
+        });
     }
 
     /// <summary>gx (zeroed, planes of inPlane elements) += gy scattered through idx.</summary>
@@ -129,6 +335,7 @@ internal static class Pool
 
     public static void AvgForward(float[] x, int xOff, float[] y, PoolGeom g, bool countIncludePad, int divisorOverride)
     {
+        if (divisorOverride <= 0 && AvgTinyPlanes(x, xOff, y, g)) return;
         int hw = g.H * g.W, ohw = g.OH * g.OW;
         Threading.ForRange(g.Planes, MinPlanes(hw), (p0, p1) =>
         {
@@ -159,21 +366,38 @@ internal static class Pool
         int w = g.W, ow = g.OW;
         ref float xr = ref MemoryMarshal.GetReference(x);
         ref float yr = ref MemoryMarshal.GetReference(y);
-        var quarter = Vector256.Create(0.25f);
+        var q8 = Vector256.Create(0.25f);
+        var q4 = Vector128.Create(0.25f);
+        bool avx = Avx2.IsSupported;
         for (int oh = 0; oh < g.OH; oh++)
         {
             int r0 = 2 * oh * w, r1 = r0 + w, o = oh * ow, j = 0;
-            if (Avx2.IsSupported)
+            if (avx && ow >= 8)
             {
                 // 16 inputs of each row -> 8 outputs: add the rows, then pairwise-add neighbours (hadd works per 128-bit
-                // lane, so a 64-bit permute restores the order).
-                for (; j <= ow - 8; j += 8)
+                // lane, so a 64-bit permute restores the order); a last vector ends at ow (recomputing is harmless)
+                for (; ; j += 8)
                 {
+                    if (j > ow - 8) { if (j == ow) break; j = ow - 8; }
                     var a = Vector256.LoadUnsafe(ref xr, (nuint)(r0 + 2 * j)) + Vector256.LoadUnsafe(ref xr, (nuint)(r1 + 2 * j));
                     var b = Vector256.LoadUnsafe(ref xr, (nuint)(r0 + 2 * j + 8)) + Vector256.LoadUnsafe(ref xr, (nuint)(r1 + 2 * j + 8));
                     var h = Avx2.Permute4x64(Avx.HorizontalAdd(a, b).AsDouble(), 0b11_01_10_00).AsSingle();
-                    (h * quarter).StoreUnsafe(ref yr, (nuint)(o + j));
+                    (h * q8).StoreUnsafe(ref yr, (nuint)(o + j));
+                    if (j == ow - 8) break;
                 }
+                continue;
+            }
+            if (avx && ow >= 4)
+            {
+                for (; ; j += 4)
+                {
+                    if (j > ow - 4) { if (j == ow) break; j = ow - 4; }
+                    var a = Vector128.LoadUnsafe(ref xr, (nuint)(r0 + 2 * j)) + Vector128.LoadUnsafe(ref xr, (nuint)(r1 + 2 * j));
+                    var b = Vector128.LoadUnsafe(ref xr, (nuint)(r0 + 2 * j + 4)) + Vector128.LoadUnsafe(ref xr, (nuint)(r1 + 2 * j + 4));
+                    (Sse3.HorizontalAdd(a, b) * q4).StoreUnsafe(ref yr, (nuint)(o + j));
+                    if (j == ow - 4) break;
+                }
+                continue;
             }
             for (; j < ow; j++)
             {
@@ -181,6 +405,35 @@ internal static class Pool
                 Unsafe.Add(ref yr, o + j) = ((Unsafe.Add(ref xr, c0) + Unsafe.Add(ref xr, c0 + 1)) + (Unsafe.Add(ref xr, c1) + Unsafe.Add(ref xr, c1 + 1))) * 0.25f;
             }
         }
+    }
+
+    /// <summary>2x2 stride-2 average pooling of planes with 1, 2, 4 or 8 outputs, eight outputs of the whole tensor gathered at once (see <see cref="MaxTinyPlanes"/>).</summary>
+    static bool AvgTinyPlanes(float[] x, int xOff, float[] y, PoolGeom g)
+    {
+        int po = g.OH * g.OW, hw = g.H * g.W;
+        if (!Avx2.IsSupported || !g.Is2x2 || g.OH * 2 != g.H || g.OW * 2 != g.W || 8 % po != 0) return false;
+        var tl = new int[8];
+        for (int k = 0; k < 8; k++) tl[k] = k / po * hw + 2 * (k % po / g.OW) * g.W + 2 * (k % po % g.OW);
+        var vtl = Vector256.Create(tl);
+        var vw = Vector256.Create(g.W);
+        var q = Vector256.Create(0.25f);
+        int blocks = (int)((long)g.Planes * po / 8);
+        Threading.ForRange(blocks, 4096, (b0, b1) =>
+        {
+            unsafe
+            {
+                fixed (float* xp = &x[xOff])
+                    for (int b = b0; b < b1; b++)
+                    {
+                        var i0 = Vector256.Create(b * (8 / po) * hw) + vtl;
+                        var s = (Avx2.GatherVector256(xp, i0, 4) + Avx2.GatherVector256(xp, i0 + Vector256<int>.One, 4))
+                              + (Avx2.GatherVector256(xp, i0 + vw, 4) + Avx2.GatherVector256(xp, i0 + vw + Vector256<int>.One, 4));
+                        (s * q).StoreUnsafe(ref y[0], (nuint)(b * 8));
+                    }
+            }
+        });
+        for (int pl = blocks * 8 / po; pl < g.Planes; pl++) Avg2x2(x.AsSpan(xOff + pl * hw, hw), y.AsSpan(pl * po, po), g);
+        return true;
     }
 
     /// <summary>gx (zeroed unless fullyWritten) receives each output gradient spread evenly over its window's counted cells.</summary>
@@ -220,10 +473,12 @@ internal static class Pool
         for (int oh = 0; oh < g.OH; oh++)
         {
             int r0 = 2 * oh * w, r1 = r0 + w, o = oh * ow, j = 0;
-            if (Avx2.IsSupported)
+            if (Avx2.IsSupported && ow >= 8)
             {
-                for (; j <= ow - 8; j += 8)
+                // full vectors, then one ending at ow (rewriting a few elements with the same values is harmless)
+                for (; ; j += 8)
                 {
+                    if (j > ow - 8) { if (j == ow) break; j = ow - 8; }
                     // [v0..v7] -> [v0 v0 v1 v1 v2 v2 v3 v3] and [v4 v4 ... v7 v7]
                     var v = Vector256.LoadUnsafe(ref gr, (nuint)(o + j)) * quarter;
                     var p = Avx2.Permute4x64(v.AsDouble(), 0b11_01_10_00).AsSingle(); // [v0 v1 v4 v5 | v2 v3 v6 v7]
@@ -233,7 +488,26 @@ internal static class Pool
                     hi.StoreUnsafe(ref xr, (nuint)(r0 + 2 * j + 8));
                     lo.StoreUnsafe(ref xr, (nuint)(r1 + 2 * j));
                     hi.StoreUnsafe(ref xr, (nuint)(r1 + 2 * j + 8));
+                    if (j == ow - 8) break;
                 }
+                continue;
+            }
+            if (Avx2.IsSupported && ow >= 4)
+            {
+                var q4 = Vector128.Create(0.25f);
+                for (; ; j += 4)
+                {
+                    if (j > ow - 4) { if (j == ow) break; j = ow - 4; }
+                    var v = Vector128.LoadUnsafe(ref gr, (nuint)(o + j)) * q4;
+                    var lo = Sse.UnpackLow(v, v);
+                    var hi = Sse.UnpackHigh(v, v);
+                    lo.StoreUnsafe(ref xr, (nuint)(r0 + 2 * j));
+                    hi.StoreUnsafe(ref xr, (nuint)(r0 + 2 * j + 4));
+                    lo.StoreUnsafe(ref xr, (nuint)(r1 + 2 * j));
+                    hi.StoreUnsafe(ref xr, (nuint)(r1 + 2 * j + 4));
+                    if (j == ow - 4) break;
+                }
+                continue;
             }
             for (; j < ow; j++)
             {

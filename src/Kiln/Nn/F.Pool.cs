@@ -56,7 +56,14 @@ public static partial class F
         var yt = Tensor.Wrap(y, outShape);
         var it = Tensor.Wrap(idx, outShape);
         int inPlane = g.H * g.W, outPlane = g.OH * g.OW;
-        Tensor.Record(yt, "MaxPool2d", x4, gy => MaxScatter(gy, idx, x4._shape, g.Planes, inPlane, outPlane));
+        Tensor.Record(yt, "MaxPool2d", x4, gy =>
+        {
+            if (!(g.Is2x2 && g.OH * 2 == g.H && g.OW * 2 == g.W)) return MaxScatter(gy, idx, x4._shape, g.Planes, inPlane, outPlane);
+            var gc = gy.Contiguous();
+            var gx = GC.AllocateUninitializedArray<float>(g.Planes * inPlane);
+            if (gx.Length > 0) Pool.MaxBackward2x2(gc.Storage.Floats!, gc._offset, idx, gx, g);
+            return Tensor.Wrap(gx, x4._shape);
+        });
         return (Back3d(yt, unb), Back3d(it, unb));
     }
 
