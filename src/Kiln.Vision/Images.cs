@@ -67,6 +67,16 @@ public static class Images
         return Tensor.FromArray(o, c, h, w);
     }
 
+    /// <summary>A decoded Skia bitmap as [C,H,W] in [0,1] (fastai's ToTensor): 1 channel for Gray8/Alpha8 bitmaps, else RGB.</summary>
+    public static Tensor ToTensor(SKBitmap bitmap, int? channels = null)
+    {
+        ArgumentNullException.ThrowIfNull(bitmap);
+        using var img = SKImage.FromBitmap(bitmap);
+        using var data = img.Encode(SKEncodedImageFormat.Png, 100)
+            ?? throw new IOException($"Images.ToTensor: Skia could not read a {bitmap.Width}x{bitmap.Height} {bitmap.ColorType} bitmap");
+        return Decode(data.ToArray(), channels ?? (bitmap.ColorType is SKColorType.Gray8 or SKColorType.Alpha8 ? 1 : 3), "bitmap");
+    }
+
     /// <summary>Reads and decodes an image file to [C,H,W] in [0,1] (see <see cref="Decode"/>).</summary>
     public static Tensor Load(string path, int? channels = null)
     {

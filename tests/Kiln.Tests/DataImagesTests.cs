@@ -25,6 +25,8 @@ public sealed class DataImagesTests : IDisposable
         Assert.Equal([channels, 7, 9], back.Shape);
         Assert.Equal(img.ToArray(), back.ToArray());
         Assert.Equal(img.ToArray(), Images.Decode(Images.Encode(img)).ToArray());
+        using var bmp = Images.ToBitmap(img);
+        Assert.Equal(img.ToArray(), Images.ToTensor(bmp).ToArray());
         Assert.Empty(Directory.GetFiles(_dir, "*.tmp*"));
     }
 

@@ -90,7 +90,11 @@ public sealed class TensorDataset : IDataset<Tensor[]>
         var shape = (int[])src._shape.Clone();
         int n = shape[0];
         shape[0] = indices.Length;
-        var dst = Tensor.Empty(shape, src.DType);
+        // Every element is overwritten below, so skip zeroing the (multi-megabyte) batch buffer.
+        int total = Shapes.Numel(shape, "Gather");
+        var dst = src.DType == DType.Float32
+            ? Tensor.Wrap(GC.AllocateUninitializedArray<float>(total), shape)
+            : Tensor.Wrap(GC.AllocateUninitializedArray<int>(total), shape, src.DType);
         int row = n == 0 ? 0 : src.Numel / n;
         if (row == 0) return dst;
         for (int i = 0; i < indices.Length; i++)

@@ -29,21 +29,29 @@ static class Img
     /// <summary>A contiguous float copy of x (owned by the caller; its data starts at offset 0).</summary>
     public static Tensor Copy(Tensor x)
     {
-        using var _ = Autograd.NoGrad();
-        return x.Detach().CopyContiguous();
+        var r = Uninitialized(x._shape);
+        Tensor.CopyStrided(x, r);
+        return r;
     }
+
+    /// <summary>A new contiguous float tensor whose contents the caller overwrites entirely (not zeroed).</summary>
+    public static Tensor Uninitialized(int[] shape) =>
+        Tensor.Wrap(GC.AllocateUninitializedArray<float>(Shapes.Numel(shape, "transform")), shape);
 
     /// <summary>The contiguous float data of x (a copy only if x is not contiguous).</summary>
     public static ReadOnlySpan<float> Data(Tensor x) => (x.IsContiguous ? x : Copy(x)).FloatSpan;
 
-    /// <summary>A new zeroed tensor shaped like x but with spatial size (h, w).</summary>
-    public static Tensor Like(Tensor x, int h, int w)
+    /// <summary>x's shape with spatial size (h, w).</summary>
+    public static int[] Shape(Tensor x, int h, int w)
     {
         var s = (int[])x._shape.Clone();
         s[^2] = h;
         s[^1] = w;
-        return Tensor.Empty(s);
+        return s;
     }
+
+    /// <summary>A new zeroed tensor shaped like x but with spatial size (h, w).</summary>
+    public static Tensor Like(Tensor x, int h, int w) => Tensor.Empty(Shape(x, h, w));
 }
 
 /// <summary>
@@ -123,7 +131,7 @@ public sealed class Normalize : ITransform
         if (cdim == -2 || (k > 1 && x.Size(cdim) != k))
             throw new ArgumentException($"Normalize: {k} channel statistics do not fit input of shape {Shapes.Str(x._shape)} (channels are dim 1 of [N,C,H,W] or dim 0 of [C,H,W])");
         var src = Img.Data(x);
-        var r = Tensor.Empty(x._shape);
+        var r = Img.Uninitialized(x._shape);
         var dst = r.FloatSpan;
         int inner = 1;
         if (k > 1) for (int d = cdim + 1; d < x.Dim; d++) inner *= x._shape[d];
@@ -291,7 +299,7 @@ public sealed class Resize : ITransform
         var (n, c, h, w) = Img.Geometry(x, "Resize");
         if (h == 0 || w == 0) throw new ArgumentException($"Resize: cannot resize an empty image of shape {Shapes.Str(x._shape)}");
         var src = Img.Data(x);
-        var r = Img.Like(x, Height, Width);
+        var r = Img.Uninitialized(Img.Shape(x, Height, Width));
         var dst = r.FloatSpan;
         for (int i = 0; i < n * c; i++)
             Bilinear(src.Slice(i * h * w, h * w), w, 0, 0, h, w, dst.Slice(i * Height * Width, Height * Width), Height, Width);
@@ -396,7 +404,7 @@ public sealed class RandomResizedCrop : ITransform
     {
         var (n, c, h, w) = Img.Geometry(x, "RandomResizedCrop");
         var src = Img.Data(x);
-        var r = Img.Like(x, Height, Width);
+        var r = Img.Uninitialized(Img.Shape(x, Height, Width));
         var dst = r.FloatSpan;
         (int Top, int Left, int Height, int Width) crop = default;
         for (int i = 0; i < n; i++)
