@@ -56,7 +56,14 @@ public static class ImageGrid
         {
             int x0 = pad + i % cols * (cw + pad), y0 = pad + i / cols * (ch + titleH + pad);
             if (titles != null)
+            {
+                // Long titles first shrink (down to 70%), then lose their end to an ellipsis.
+                float size = titleH - 4;
+                font.Size = size;
+                float wanted = font.MeasureText(titles[i]);
+                if (wanted > cw) font.Size = Math.Max(size * 0.7f, size * cw / wanted);
                 canvas.DrawText(Fit(titles[i], font, cw), x0 + cw / 2f, y0 + titleH - 6, SKTextAlign.Center, font, paint);
+            }
             using var img = ToBitmap(data.AsSpan(i * c * h * w, c * h * w), c, h, w);
             using var image = SKImage.FromBitmap(img);
             canvas.DrawImage(image, new SKRect(x0, y0 + titleH, x0 + cw, y0 + titleH + ch), new SKSamplingOptions(SKFilterMode.Nearest));
@@ -105,5 +112,23 @@ public static class ImageGrid
     {
         using var bmp = Render(images, titles, cellSize, nrows);
         Png.Save(bmp, path);
+    }
+
+    /// <summary>
+    /// Writes the first max images of a batch (lesson 18's show_batch), titled with their labels: classNames[y] when given,
+    /// else the label number; a batch without targets gets no titles.
+    /// </summary>
+    public static void SaveBatch(Kiln.Data.Batch batch, string path, IReadOnlyList<string>? classNames = null, int max = 16, int cellSize = 96)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        int n = Math.Min(max, batch.Size);
+        var images = batch.X.Narrow(0, 0, n);
+        string[]? titles = null;
+        if (batch.Count > 1 && batch.Y.Dim == 1)
+        {
+            var labels = batch.Y.Narrow(0, 0, n).Int().ToIntArray();
+            titles = [.. labels.Select(l => classNames != null && l >= 0 && l < classNames.Count ? classNames[l] : l.ToString(System.Globalization.CultureInfo.InvariantCulture))];
+        }
+        Save(images, path, titles, cellSize);
     }
 }

@@ -8,7 +8,8 @@ namespace Kiln.Vision;
 /// Training progress (lesson 15's ProgressCB, fastai's fit table): on a terminal, a Spectre.Console bar over epochs and one
 /// over the batches of the current pass showing the live loss; after each epoch a row (epoch, train loss, valid loss,
 /// metrics, time) printed above the bars. When output is redirected (CI logs) only the rows are printed, as plain text.
-/// Optionally rewrites a loss-curve PNG after each epoch. Takes over <see cref="MetricsCallback.Log"/> during the fit.
+/// Optionally rewrites a loss-curve PNG after each epoch. Takes over <see cref="MetricsCallback.Log"/> during the fit
+/// (without a MetricsCallback it computes the losses itself).
 /// </summary>
 public sealed class ProgressCallback : Callback
 {
@@ -22,6 +23,10 @@ public sealed class ProgressCallback : Callback
     EpochStats? _pendingTrain;
     int[] _widths = [];
     bool _headerDone;
+
+    // Used when the learner has no MetricsCallback: the pass's loss, weighted by batch size, and its time.
+    double _lossSum, _lossN;
+    readonly System.Diagnostics.Stopwatch _watch = new();
 
     Thread? _thread;
     ManualResetEventSlim? _done;
@@ -105,6 +110,8 @@ public sealed class ProgressCallback : Callback
     /// <inheritdoc/>
     public override void BeforeEpoch(Learner learn)
     {
+        _lossSum = _lossN = 0;
+        _watch.Restart();
         if (learn.Training && _pendingTrain != null)
         {
             EmitRow(_pendingTrain, null);
@@ -124,6 +131,8 @@ public sealed class ProgressCallback : Callback
     {
         double loss = learn.Loss!.Item();
         if (learn.Training) TrainLosses.Add(loss);
+        _lossSum += loss * learn.Batch!.Size;
+        _lossN += learn.Batch.Size;
         if (_batchTask is { } t)
         {
             t.Increment(1);
@@ -134,6 +143,8 @@ public sealed class ProgressCallback : Callback
     /// <inheritdoc/>
     public override void AfterEpoch(Learner learn)
     {
+        if (_metrics == null)
+            OnStats(new EpochStats(learn.Epoch, learn.Training, _lossN == 0 ? double.NaN : _lossSum / _lossN, new Dictionary<string, double>(), _watch.Elapsed));
         if (learn.Training) return;
         if (_plotPath != null && TrainLosses.Count > 0)
             Plots.Save(Plots.LossCurve(TrainLosses, ValidLosses, learn.Dls.Train.Count), _plotPath);

@@ -88,7 +88,8 @@ public class LearnCallbackTests
 
         learn.Fit(1, valid: false);
         Assert.True(double.IsNaN(rec.Values[^1][1]));
-        Assert.Equal(3, rec.Values.Count);
+        Assert.Single(rec.Values); // a new fit, a new record
+        Assert.Equal(3, rec.Losses.Count);
     }
 
     [Fact]

@@ -93,3 +93,23 @@ public class LearnHooksTests
         Assert.Equal(["0:5x16", "1:5x16", "2:5x3"], shapes);
     }
 }
+
+public class LearnHooksCallbackTests
+{
+    [Fact]
+    public void HooksCallback_RunsOnTheChosenPasses_AndIsRemovedAfterTheFit()
+    {
+        var (train, valid) = Loaders();
+        var model = Mlp(1);
+        var seen = new List<(string Name, bool Training)>();
+        var hc = new HooksCallback(m => m is Linear, (h, m, i, o) => seen.Add((h.Name, m.Training)), onTrain: false, onValid: true);
+        var learn = new TrainLearner(model, train, valid, CrossEntropy, 0.1, [hc]);
+        learn.Fit(1);
+        Assert.Equal(4, seen.Count); // 2 validation batches x 2 Linear layers, no training batch
+        Assert.All(seen, s => Assert.False(s.Training));
+        Assert.Equal(["0", "2"], seen.Take(2).Select(s => s.Name));
+        model.Call(Tensor.Zeros(1, 4));
+        model.Eval().Call(Tensor.Zeros(1, 4));
+        Assert.Equal(4, seen.Count);
+    }
+}

@@ -78,3 +78,21 @@ public class PlotProgressTests
         finally { File.Delete(plot); }
     }
 }
+
+public class ProgressWithoutMetricsTests
+{
+    [Fact]
+    public void WithoutAMetricsCallback_RowsStillShowTheLosses()
+    {
+        var (train, valid) = Loaders();
+        var sw = new StringWriter();
+        var learn = new TrainLearner(Mlp(1), train, valid, CrossEntropy, 0.1);
+        var progress = new ProgressCallback(plainOut: sw);
+        learn.Fit(2, callbacks: [progress]);
+        Assert.Equal(["epoch", "train_loss", "valid_loss", "time"], progress.Header);
+        Assert.Equal(2, progress.Rows.Count);
+        var (preds, t) = learn.GetPreds();
+        Assert.Equal(Kiln.Nn.F.CrossEntropy(preds, t).Item(), double.Parse(progress.Rows[1][2], System.Globalization.CultureInfo.InvariantCulture), 5);
+        Assert.Equal(3, sw.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+    }
+}

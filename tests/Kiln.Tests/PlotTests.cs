@@ -96,6 +96,17 @@ public sealed class PlotImageTests : IDisposable
     }
 
     [Fact]
+    public void SaveBatch_TitlesTheFirstImagesWithClassNames()
+    {
+        var (x, y) = FashionMnist.Train;
+        var batch = new Kiln.Data.Batch(x.Narrow(0, 0, 20).Unsqueeze(1), y.Narrow(0, 0, 20));
+        var p = Path.Combine(_dir, "batch.png");
+        ImageGrid.SaveBatch(batch, p, Classes, max: 9, cellSize: 64);
+        // 9 images: 3 x 3 cells of 64 + 14-pixel title band + 4.
+        PlotTests.AssertPng(p, 3 * 70 + 6, 3 * (64 + 18 + 6) + 6);
+    }
+
+    [Fact]
     public void ImageGrid_ScalesOneChannelImagesPerImage()
     {
         var ims = Tensor.FromArray(new float[] { 0, 1, 2, 3, 10, 10, 10, 20 }, 2, 1, 2, 2);

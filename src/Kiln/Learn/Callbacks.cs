@@ -7,7 +7,7 @@ namespace Kiln.Learn;
 /// <summary>
 /// Records, for every training batch, the lr and momentum the optimizer step used (group 0; momentum is "momentum" or
 /// Adam's "beta1") and the loss; after each epoch a row of <see cref="Values"/>: train loss, valid loss and the metrics
-/// of <see cref="MetricsCallback"/> if there is one (lesson 4's recorder.values).
+/// of <see cref="MetricsCallback"/> if there is one (lesson 4's recorder.values). Each fit starts a fresh record.
 /// </summary>
 public sealed class Recorder : Callback
 {
@@ -32,6 +32,13 @@ public sealed class Recorder : Callback
     /// <inheritdoc/>
     public override void BeforeFit(Learner learn)
     {
+        // Each fit starts a new record (an LR-finder run or GetPreds does not mix into the next fit's curves).
+        Lrs.Clear();
+        Moms.Clear();
+        Losses.Clear();
+        Values.Clear();
+        _pending = false;
+        _trainLoss = double.NaN;
         ValueNames.Clear();
         ValueNames.AddRange(["train_loss", "valid_loss"]);
         if (learn.Get<MetricsCallback>() is { } mc) ValueNames.AddRange(mc.Metrics.Select(m => m.Name));

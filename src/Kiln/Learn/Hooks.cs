@@ -58,6 +58,31 @@ public sealed class Hooks : IDisposable
     }
 }
 
+/// <summary>
+/// Lesson 16's HooksCallback: during each fit, hooks fn on the model's modules for which select is true, running it only
+/// in training passes (onTrain) and/or validation passes (onValid); the hooks are removed when the fit ends.
+/// </summary>
+public sealed class HooksCallback(Func<Module, bool> select, Action<Hook, Module, Tensor, Tensor> fn, bool onTrain = true, bool onValid = false) : Callback
+{
+    Hooks? _hooks;
+
+    /// <summary>The hooks of the current fit (their State persists only for that fit).</summary>
+    public IReadOnlyList<Hook> Items => _hooks?.Items ?? [];
+
+    /// <inheritdoc/>
+    public override void BeforeFit(Learner learn)
+    {
+        var chosen = learn.Model.NamedModules().Where(nm => nm.Name.Length > 0 && select(nm.Module)).ToList();
+        _hooks = new Hooks(chosen, (h, m, i, o) =>
+        {
+            if (m.Training ? onTrain : onValid) fn(h, m, i, o);
+        });
+    }
+
+    /// <inheritdoc/>
+    public override void CleanupFit(Learner learn) => _hooks?.Dispose();
+}
+
 /// <summary>What <see cref="ActivationStats"/> collects for one layer: per training batch the mean, std and histogram of |activation|.</summary>
 public sealed class LayerStats
 {

@@ -115,6 +115,7 @@ public sealed class TrainCallback : Callback
 public class Learner
 {
     readonly List<Callback> _callbacks = [];
+    Callback[]? _sorted; // the callbacks in run order; rebuilt after each change
 
     /// <summary>The model trained.</summary>
     public Module Model { get; set; }
@@ -186,11 +187,16 @@ public class Learner
     public Learner Add(params Callback[] callbacks)
     {
         foreach (var cb in callbacks) _callbacks.Add(cb ?? throw new ArgumentNullException(nameof(callbacks)));
+        _sorted = null;
         return this;
     }
 
     /// <summary>Removes a callback; true when it was present.</summary>
-    public bool Remove(Callback callback) => _callbacks.Remove(callback);
+    public bool Remove(Callback callback)
+    {
+        _sorted = null;
+        return _callbacks.Remove(callback);
+    }
 
     /// <summary>The first callback of type T, or null.</summary>
     public T? Get<T>() where T : Callback => _callbacks.OfType<T>().FirstOrDefault();
@@ -207,6 +213,7 @@ public class Learner
         var added = callbacks?.ToList() ?? [];
         foreach (var cb in added) ArgumentNullException.ThrowIfNull(cb, nameof(callbacks));
         _callbacks.AddRange(added);
+        _sorted = null;
         try
         {
             NEpochs = nEpochs;
@@ -223,6 +230,7 @@ public class Learner
         finally
         {
             foreach (var cb in added) _callbacks.Remove(cb);
+            _sorted = null;
         }
     }
 
@@ -358,7 +366,9 @@ public class Learner
 
     void Run(Event e)
     {
-        foreach (var cb in _callbacks.OrderBy(c => c.Order).ToArray())
+        // OrderBy is stable: equal orders keep the order in which the callbacks were added.
+        var sorted = _sorted ??= [.. _callbacks.OrderBy(c => c.Order)];
+        foreach (var cb in sorted)
         {
             switch (e)
             {
