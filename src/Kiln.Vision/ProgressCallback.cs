@@ -30,6 +30,7 @@ public sealed class ProgressCallback : Callback
 
     Thread? _thread;
     ManualResetEventSlim? _done;
+    ProgressContext? _ctx;
     ProgressTask? _epochTask, _batchTask;
 
     /// <summary>Runs after metrics (0) and the recorder (1).</summary>
@@ -91,11 +92,12 @@ public sealed class ProgressCallback : Callback
             {
                 console.Progress()
                     .AutoClear(true)
+                    .HideCompleted(true)
                     .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
                     .Start(ctx =>
                     {
+                        _ctx = ctx;
                         _epochTask = ctx.AddTask("epochs", maxValue: Math.Max(1, epochs));
-                        _batchTask = ctx.AddTask("batches", maxValue: 1);
                         ready.Set();
                         _done.Wait();
                         ctx.Refresh();
@@ -117,11 +119,11 @@ public sealed class ProgressCallback : Callback
             EmitRow(_pendingTrain, null);
             _pendingTrain = null;
         }
-        if (_batchTask is { } t)
+        if (_ctx is { } ctx)
         {
-            t.MaxValue = Math.Max(1, learn.Dl!.Count);
-            t.Value = 0;
-            t.Description = learn.Training ? "train" : "valid";
+            // A task per pass, so its elapsed and remaining times are the pass's; finished ones are hidden.
+            _batchTask?.StopTask();
+            _batchTask = ctx.AddTask(learn.Training ? "train" : "valid", maxValue: Math.Max(1, learn.Dl!.Count));
         }
         if (_epochTask is { } e && learn.Training) e.Value = learn.Epoch - learn.StartEpoch;
     }
@@ -136,6 +138,8 @@ public sealed class ProgressCallback : Callback
         if (_batchTask is { } t)
         {
             t.Increment(1);
+            if (learn.Training && _epochTask is { } e)
+                e.Value = learn.Epoch - learn.StartEpoch + (learn.Iter + 1.0) / Math.Max(1, learn.Dl!.Count);
             t.Description = string.Create(CultureInfo.InvariantCulture, $"{(learn.Training ? "train" : "valid")} loss {loss:0.000}");
         }
     }
@@ -202,6 +206,7 @@ public sealed class ProgressCallback : Callback
         _done?.Dispose();
         _done = null;
         _epochTask = _batchTask = null;
+        _ctx = null;
         if (_metrics != null) _metrics.Log = _savedLog;
         _metrics = null;
     }

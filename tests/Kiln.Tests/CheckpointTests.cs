@@ -69,6 +69,43 @@ public sealed class CheckpointTests : IDisposable
         Assert.Equal([0.5f], lin.Bias!.ToArray());
     }
 
+    sealed class WithCounter : Module
+    {
+        public WithCounter()
+        {
+            RegisterParameter("weight", Tensor.Zeros(2));
+            RegisterBuffer("num_batches_tracked", Tensor.Zeros([], DType.Int32));
+        }
+        public override Tensor Forward(Tensor x) => x;
+    }
+
+    [Fact]
+    public void PyTorchsInt64Buffers_LoadIntoInt32Buffers()
+    {
+        // BatchNorm's num_batches_tracked is int64 in PyTorch: an I64 0-d tensor.
+        var header = "{\"num_batches_tracked\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[0,8]},\"weight\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}";
+        while (header.Length % 8 != 0) header += " ";
+        var file = new List<byte>();
+        file.AddRange(BitConverter.GetBytes((ulong)header.Length));
+        file.AddRange(Encoding.UTF8.GetBytes(header));
+        file.AddRange(BitConverter.GetBytes(1234L));
+        foreach (var v in new[] { 3f, 4f }) file.AddRange(BitConverter.GetBytes(v));
+        var path = PathOf("i64.safetensors");
+        File.WriteAllBytes(path, [.. file]);
+
+        var m = new WithCounter();
+        Checkpoint.LoadModel(m, path);
+        Assert.Equal(1234, m.StateDict()["num_batches_tracked"].ToIntArray()[0]);
+        Assert.Equal([3f, 4f], m.StateDict()["weight"].ToArray());
+
+        // Kiln writes the buffer back as I32, which load_state_dict casts into PyTorch's int64 buffer.
+        var back = PathOf("i32.safetensors");
+        Checkpoint.SaveModel(m, back);
+        var (entries, _) = SafeTensors.Load(back);
+        Assert.Equal("I32", entries.Single(e => e.Name == "num_batches_tracked").DType);
+        Assert.Empty(entries.Single(e => e.Name == "num_batches_tracked").Shape);
+    }
+
     void AssertLoadFailsNaming(string path, string tensorName, string what)
     {
         var m = Mlp(7);

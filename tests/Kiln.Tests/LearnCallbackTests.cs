@@ -177,15 +177,19 @@ public class LearnCallbackTests
     {
         var x = Tensor.Arange(0, 12).Float().Reshape(1, 2, 2, 3);
         Assert.Equal(new float[] { 2, 1, 0, 5, 4, 3, 8, 7, 6, 11, 10, 9 }, Tta.FlipHorizontal(x).ToArray());
+        Assert.Throws<ArgumentException>(() => Tta.FlipHorizontal(Tensor.Zeros(2, 784)));
     }
 
     [Fact]
     public void Tta_AveragesPlainAndFlippedPredictions()
     {
-        var (train, valid) = Loaders();
-        var learn = new TrainLearner(Mlp(4), train, valid, CrossEntropy);
-        var (p, t) = Tta.Predict(learn);
+        var (x, y) = Blobs(48, 1);
         var (vx, vy) = Blobs(30, 2);
+        vx = vx.Reshape(30, 1, 2, 2); // tiny 2x2 "images"
+        var train = new TensorLoader(x.Reshape(48, 1, 2, 2), y, 16);
+        var valid = new TensorLoader(vx, vy, 16);
+        var learn = new TrainLearner(new Sequential(new Flatten(), Mlp(4)), train, valid, CrossEntropy);
+        var (p, t) = Tta.Predict(learn);
         var expected = (learn.Predict(vx) + learn.Predict(Tta.FlipHorizontal(vx))) / 2f;
         Assert.Equal(expected.ToArray(), p.ToArray());
         Assert.Equal(vy.ToIntArray(), t.ToIntArray());

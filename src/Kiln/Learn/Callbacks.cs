@@ -209,9 +209,12 @@ public sealed class CapturePreds : Callback
 /// <summary>Test-time augmentation and ensembles (lesson 18).</summary>
 public static class Tta
 {
-    /// <summary>Flips an NCHW (or any) batch along its last dimension (width): a horizontal flip.</summary>
+    /// <summary>Flips an image batch [N, C, H, W] or [N, H, W] along its last dimension (width): a horizontal flip.</summary>
     public static Tensor FlipHorizontal(Tensor x)
     {
+        ArgumentNullException.ThrowIfNull(x);
+        if (x.Dim < 3)
+            throw new ArgumentException($"Tta.FlipHorizontal: expected an image batch [N, C, H, W] or [N, H, W], got {Shapes.Str(x.Shape)} (flattened images cannot be flipped)");
         int w = x.Size(-1);
         var idx = Tensor.FromArray(Enumerable.Range(0, w).Reverse().ToArray());
         return x.IndexSelect(x.Dim - 1, idx);

@@ -23,27 +23,25 @@ public sealed record SafeTensor(string Name, string DType, int[] Shape, byte[] D
     };
 
     /// <summary>The entry as a Kiln tensor (I64 values must fit in int32); throws naming the tensor for dtypes Kiln lacks.</summary>
-    public Tensor ToTensor()
-    {
-        // FromArray reads an empty shape as "1-d"; a 0-d entry (e.g. BatchNorm's num_batches_tracked) is reshaped back.
-        var t = Flat();
-        return Shape.Length == 0 ? t.Reshape([]) : t;
-    }
+    // FromArray reads an empty shape as "1-d", so build flat and reshape: 0-d tensors (e.g. num_batches_tracked) stay 0-d.
+    public Tensor ToTensor() => Flat().Reshape(Shape);
 
     Tensor Flat()
     {
+        int n = Shape.Aggregate(1, (a, d) => a * d);
+        int[] flat = [n];
         switch (DType)
         {
-            case "F32": return Tensor.FromArray(MemoryMarshal.Cast<byte, float>(Data).ToArray(), Shape);
-            case "I32": return Tensor.FromArray(MemoryMarshal.Cast<byte, int>(Data).ToArray(), Shape);
+            case "F32": return Tensor.FromArray(MemoryMarshal.Cast<byte, float>(Data).ToArray(), flat);
+            case "I32": return Tensor.FromArray(MemoryMarshal.Cast<byte, int>(Data).ToArray(), flat);
             case "I64":
                 var longs = MemoryMarshal.Cast<byte, long>(Data);
                 var ints = new int[longs.Length];
                 for (int i = 0; i < ints.Length; i++)
                     ints[i] = longs[i] is >= int.MinValue and <= int.MaxValue ? (int)longs[i]
                         : throw new InvalidDataException($"safetensors: tensor \"{Name}\" (I64) holds {longs[i]} at {i}, outside the int32 range");
-                return Tensor.FromArray(ints, Shape);
-            case "BOOL": return Tensor.FromArray(Data.Select(b => b != 0).ToArray(), Shape);
+                return Tensor.FromArray(ints, flat);
+            case "BOOL": return Tensor.FromArray(Data.Select(b => b != 0).ToArray(), flat);
             default: throw new InvalidDataException($"safetensors: tensor \"{Name}\" has dtype {DType}, which Kiln cannot load (F32, I32, I64, BOOL)");
         }
     }
