@@ -26,23 +26,7 @@ public sealed class CancelBatchException : Exception
 }
 
 /// <summary>A plain <see cref="IDataLoaders"/> over two loaders.</summary>
-public sealed record LoaderPair(IBatchLoader Train, IBatchLoader Valid) : IDataLoaders
-{
-    /// <summary>
-    /// The pair of any object with public Train and Valid properties holding IBatchLoaders (such as Kiln.Data's
-    /// DataLoaders); an IDataLoaders is used as it is.
-    /// </summary>
-    public static IDataLoaders From(object dls)
-    {
-        ArgumentNullException.ThrowIfNull(dls);
-        if (dls is IDataLoaders d) return d;
-        var type = dls.GetType();
-        IBatchLoader Get(string name) =>
-            type.GetProperty(name)?.GetValue(dls) as IBatchLoader
-            ?? throw new ArgumentException($"LoaderPair.From: {type.Name} has no public property {name} holding an IBatchLoader (a Learner needs Train and Valid loaders)");
-        return new LoaderPair(Get("Train"), Get("Valid"));
-    }
-}
+public sealed record LoaderPair(IBatchLoader Train, IBatchLoader Valid) : IDataLoaders;
 
 /// <summary>
 /// A step of the training loop that plugs into a <see cref="Learner"/> (miniai's Callback). Every event is a no-op by
@@ -165,11 +149,6 @@ public class Learner
     public Learner(Module model, IBatchLoader train, IBatchLoader valid, Func<Tensor, Tensor, Tensor> lossFunc, double lr = 0.1,
         IEnumerable<Callback>? callbacks = null, Func<IEnumerable<Tensor>, double, Optimizer>? optFunc = null)
         : this(model, new LoaderPair(train, valid), lossFunc, lr, callbacks, optFunc) { }
-
-    /// <summary>A learner over a model, any object with Train and Valid loader properties (see <see cref="LoaderPair.From"/>), a loss, a default lr, callbacks and an optimizer factory.</summary>
-    public Learner(Module model, object dls, Func<Tensor, Tensor, Tensor> lossFunc, double lr = 0.1,
-        IEnumerable<Callback>? callbacks = null, Func<IEnumerable<Tensor>, double, Optimizer>? optFunc = null)
-        : this(model, LoaderPair.From(dls), lossFunc, lr, callbacks, optFunc) { }
 
     /// <summary>A learner over a model, a pair of loaders, a loss, a default lr, callbacks and an optimizer factory (default SGD).</summary>
     public Learner(Module model, IDataLoaders dls, Func<Tensor, Tensor, Tensor> lossFunc, double lr = 0.1,
@@ -403,11 +382,6 @@ public class TrainLearner : Learner
     public TrainLearner(Module model, IBatchLoader train, IBatchLoader valid, Func<Tensor, Tensor, Tensor> lossFunc, double lr = 0.1,
         IEnumerable<Callback>? callbacks = null, Func<IEnumerable<Tensor>, double, Optimizer>? optFunc = null)
         : base(model, train, valid, lossFunc, lr, callbacks, optFunc) { }
-
-    /// <summary>A training learner over any object with Train and Valid loader properties (see <see cref="LoaderPair.From"/>).</summary>
-    public TrainLearner(Module model, object dls, Func<Tensor, Tensor, Tensor> lossFunc, double lr = 0.1,
-        IEnumerable<Callback>? callbacks = null, Func<IEnumerable<Tensor>, double, Optimizer>? optFunc = null)
-        : base(model, dls, lossFunc, lr, callbacks, optFunc) { }
 
     /// <summary>A training learner over a pair of loaders (see <see cref="Learner"/>).</summary>
     public TrainLearner(Module model, IDataLoaders dls, Func<Tensor, Tensor, Tensor> lossFunc, double lr = 0.1,
