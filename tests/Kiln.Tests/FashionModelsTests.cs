@@ -91,4 +91,15 @@ public class FashionModelsTests
         var e = Assert.Throws<ArgumentException>(() => FashionModels.Create("vgg"));
         Assert.Contains("model4", e.Message);
     }
+
+    [Theory]
+    [InlineData("model2", 4_907_588, 33.0)]
+    [InlineData("model3", 1_231_428, 18.3)]
+    [InlineData("model4", 1_224_948, 13.3)]
+    public void Summary_gives_lesson_18s_parameters_and_mflops(string name, long parameters, double mflops)
+    {
+        var s = global::Kiln.Learn.Summaries.Summary(FashionModels.Create(name), Tensor.Zeros(1, 1, 28, 28));
+        Assert.Equal(parameters, s.TotalParams);
+        Assert.Equal(mflops, Math.Round(s.TotalMFlops, 1));
+    }
 }
