@@ -160,6 +160,35 @@ public class DataLoaderTests
     }
 
     [Fact]
+    public void AnEnumeratorDroppedWithoutDisposeStopsItsWorkersWhenCollected()
+    {
+        var threads = new ConcurrentDictionary<Thread, bool>();
+        var ds = new FuncDataset<Tensor[]>(10_000, i =>
+        {
+            threads[Thread.CurrentThread] = true;
+            return [Tensor.Full([4], i)];
+        });
+        var dl = new DataLoader(ds, 10, workers: 2, prefetch: 1);
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+        static void StartAndDrop(DataLoader dl)
+        {
+            var e = dl.GetEnumerator();
+            Assert.True(e.MoveNext());
+            Thread.Sleep(200); // both workers fill their queues and block
+        }
+        StartAndDrop(dl);
+        var sw = Stopwatch.StartNew();
+        while (threads.Keys.Any(t => t.IsAlive) && sw.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            Thread.Sleep(50);
+        }
+        Assert.NotEmpty(threads);
+        Assert.All(threads.Keys, t => Assert.False(t.IsAlive, "a worker of an abandoned, undisposed pass is still running"));
+    }
+
+    [Fact]
     public void ItemsOfDifferentSizesCannotBeCollatedAndTheErrorSaysWhy()
     {
         var ds = new FuncDataset<Tensor[]>(4, i => [Tensor.Zeros(1, 28, i == 2 ? 27 : 28), Tensor.Scalar(0)]);
