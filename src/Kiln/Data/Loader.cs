@@ -106,20 +106,62 @@ public abstract class Loader<TBatch> : IEnumerable<TBatch>
     /// <summary>
     /// Batch b is built by worker b % W and handed over through that worker's bounded queue, so batches arrive in order
     /// and at most W * Prefetch finished batches wait. A worker's exception is queued in place of its batch and rethrown
-    /// by MoveNext; Dispose cancels the workers and joins them, so an abandoned pass leaves no thread behind.
+    /// by MoveNext; Dispose cancels the workers and joins them, so an abandoned pass leaves no thread behind. The threads
+    /// only reference the shared WorkerPool state, not the enumerator, so an enumerator dropped without Dispose
+    /// is finalized and its finalizer cancels them too.
     /// </summary>
     sealed class WorkerEnumerator : IEnumerator<TBatch>
+    {
+        readonly WorkerPool _w;
+        int _next;
+        TBatch? _current;
+        bool _disposed;
+
+        public WorkerEnumerator(Loader<TBatch> loader, Pass pass) => _w = new WorkerPool(loader, pass);
+
+        ~WorkerEnumerator() => _w.Cancel();
+
+        public TBatch Current => _current!;
+
+        object? IEnumerator.Current => Current;
+
+        public bool MoveNext()
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_next >= _w.Count) return false;
+            var (batch, error) = _w.Take(_next);
+            _next++;
+            if (error != null)
+            {
+                Dispose();
+                error.Throw();
+            }
+            _current = batch;
+            return true;
+        }
+
+        public void Reset() => throw new NotSupportedException("DataLoader: start a new pass with GetEnumerator() instead of Reset().");
+
+        public void Dispose()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            GC.SuppressFinalize(this);
+            _w.Cancel();
+            _w.Join();
+        }
+    }
+
+    /// <summary>The worker threads of one pass and their queues.</summary>
+    sealed class WorkerPool
     {
         readonly Loader<TBatch> _loader;
         readonly Pass _pass;
         readonly BlockingCollection<(TBatch? Batch, ExceptionDispatchInfo? Error)>[] _queues;
         readonly Thread[] _threads;
         readonly CancellationTokenSource _cancel = new();
-        int _next;
-        TBatch? _current;
-        bool _disposed;
 
-        public WorkerEnumerator(Loader<TBatch> loader, Pass pass)
+        public WorkerPool(Loader<TBatch> loader, Pass pass)
         {
             _loader = loader;
             _pass = pass;
@@ -134,6 +176,10 @@ public abstract class Loader<TBatch> : IEnumerable<TBatch>
             }
             foreach (var t in _threads) t.Start();
         }
+
+        public int Count => _pass.BatchSeeds.Length;
+
+        public (TBatch? Batch, ExceptionDispatchInfo? Error) Take(int b) => _queues[b % _queues.Length].Take();
 
         void Work(int id)
         {
@@ -153,32 +199,15 @@ public abstract class Loader<TBatch> : IEnumerable<TBatch>
             catch (OperationCanceledException) { }
         }
 
-        public TBatch Current => _current!;
-
-        object? IEnumerator.Current => Current;
-
-        public bool MoveNext()
+        /// <summary>Asks the workers to stop (safe from a finalizer: never blocks).</summary>
+        public void Cancel()
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_next >= _pass.BatchSeeds.Length) return false;
-            var (batch, error) = _queues[_next % _queues.Length].Take();
-            _next++;
-            if (error != null)
-            {
-                Dispose();
-                error.Throw();
-            }
-            _current = batch;
-            return true;
+            try { _cancel.Cancel(); } catch (ObjectDisposedException) { }
         }
 
-        public void Reset() => throw new NotSupportedException("DataLoader: start a new pass with GetEnumerator() instead of Reset().");
-
-        public void Dispose()
+        /// <summary>Waits for the workers to finish (after <see cref="Cancel"/>) and releases the queues.</summary>
+        public void Join()
         {
-            if (_disposed) return;
-            _disposed = true;
-            _cancel.Cancel();
             foreach (var t in _threads) t.Join();
             foreach (var q in _queues) q.Dispose();
             _cancel.Dispose();

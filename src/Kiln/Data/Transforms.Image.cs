@@ -264,12 +264,22 @@ public sealed class HorizontalFlip : ITransform
     /// <summary>Mirrors the flagged items' rows; copies the rest unchanged.</summary>
     internal static Tensor Flip(Tensor x, bool[] flip, int c, int h, int w)
     {
-        var r = Img.Copy(x);
+        var src = Img.Data(x);
+        var r = Img.Uninitialized(x._shape);
         var d = r.FloatSpan;
         int item = c * h * w;
         for (int i = 0; i < flip.Length; i++)
-            if (flip[i])
-                for (int row = 0; row < c * h; row++) d.Slice(i * item + row * w, w).Reverse();
+        {
+            var s = src.Slice(i * item, item);
+            var o = d.Slice(i * item, item);
+            if (!flip[i]) { s.CopyTo(o); continue; }
+            for (int row = 0; row < c * h; row++)
+            {
+                var sr = s.Slice(row * w, w);
+                var orow = o.Slice(row * w, w);
+                for (int k = 0; k < w; k++) orow[k] = sr[w - 1 - k];
+            }
+        }
         return r;
     }
 }
