@@ -232,6 +232,11 @@ internal static unsafe class Conv
             ConvDirect.Forward(s, n, big, ConvDirect.PackWeights(s, w, flip: false), bias, small);
             return;
         }
+        if (ConvRows.AppliesForward(s))
+        {
+            ConvRows.Forward(s, n, big, w, bias, small);
+            return;
+        }
         int nb = ImagesPerChunk(s, n, TargetColumns), chunks = (n + nb - 1) / nb;
         var p = new Plan(s);
         Threading.For(chunks, chunk =>
@@ -243,7 +248,7 @@ internal static unsafe class Conv
             if (cnt == 1 && bias != null)
                 for (int c = 0; c < s.Cs; c++) new Span<float>(outp + (nint)c * l, l).Fill(bias[c]);
             for (int g = 0; g < s.Groups; g++)
-                SgemmWith(ForwardPath, false, false, csg, ld, kg, w + (nint)g * csg * kg, kg, ws.Cols + (nint)g * kg * ld, ld,
+                Gemm.Sgemm(false, false, csg, ld, kg, w + (nint)g * csg * kg, kg, ws.Cols + (nint)g * kg * ld, ld,
                     outp + (nint)g * csg * ld, ld, accumulate: cnt == 1 && bias != null);
             if (cnt > 1)
                 for (int i = 0; i < cnt; i++)
@@ -278,6 +283,11 @@ internal static unsafe class Conv
                 return;
             }
         }
+        if (ConvRows.Applies(s))
+        {
+            ConvRows.Transposed(s, n, small, w, bias, big);
+            return;
+        }
         int nb = ImagesPerChunk(s, n, TargetColumns), chunks = (n + nb - 1) / nb;
         var p = new Plan(s);
         Threading.For(chunks, chunk =>
@@ -286,7 +296,7 @@ internal static unsafe class Conv
             var ws = Workspace.Get((long)s.K * ld, cnt > 1 ? (long)s.Cs * ld : 0, p.PadFloats(s));
             float* src = GatherSmall(s, small, n0, cnt, ws.Tmp);
             for (int g = 0; g < s.Groups; g++)
-                SgemmWith(TransposedPath, true, false, kg, ld, csg, w + (nint)g * csg * kg, kg, src + (nint)g * csg * ld, ld,
+                Gemm.Sgemm(true, false, kg, ld, csg, w + (nint)g * csg * kg, kg, src + (nint)g * csg * ld, ld,
                     ws.Cols + (nint)g * kg * ld, ld);
             int hw = s.H * s.W;
             for (int i = 0; i < cnt; i++)
@@ -313,16 +323,6 @@ internal static unsafe class Conv
         return tmp;
     }
 
-    internal static int WeightGradPath = 0, ForwardPath = 0, TransposedPath = 0, WeightGradTarget = 2048;
-
-    static void SgemmWith(int path, bool transA, bool transB, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate = false)
-    {
-        if (path == 0) { Gemm.Sgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate); return; }
-        var cfg = Gemm.Current.WithPathMode(path);
-        int aLen = transA ? (k - 1) * lda + m : (m - 1) * lda + k, bLen = transB ? (n - 1) * ldb + k : (k - 1) * ldb + n;
-        Gemm.Sgemm(cfg, transA, transB, m, n, k, new ReadOnlySpan<float>(a, aLen), lda, new ReadOnlySpan<float>(b, bLen), ldb, new Span<float>(c, (m - 1) * ldc + n), ldc, accumulate);
-    }
-
     /// <summary>Most partial sums the weight gradient keeps (fixed, so the summation order never depends on the thread count).</summary>
     const int MaxSlots = 4;
 
@@ -338,7 +338,12 @@ internal static unsafe class Conv
             ConvDirect.WeightGrad(s, n, small, big, dw, dbias);
             return;
         }
-        int nb = ImagesPerChunk(s, n, WeightGradTarget), chunks = (n + nb - 1) / nb, slots = Math.Min(chunks, MaxSlots);
+        if (ConvRows.Applies(s))
+        {
+            ConvRows.WeightGrad(s, n, small, big, dw, dbias);
+            return;
+        }
+        int nb = ImagesPerChunk(s, n, 4 * TargetColumns), chunks = (n + nb - 1) / nb, slots = Math.Min(chunks, MaxSlots);
         long wSize = (long)s.Cs * s.Kg;
         if (chunks == 0)
         {
@@ -364,7 +369,7 @@ internal static unsafe class Conv
                     float* src = GatherSmall(s, small, n0, cnt, ws.Tmp);
                     for (int i = 0; i < cnt; i++) Im2Col(big + (long)(n0 + i) * s.BigSize, s, p, ws.Cols + (nint)i * l, ld, ws.Pad);
                     for (int g = 0; g < s.Groups; g++)
-                        SgemmWith(WeightGradPath, false, true, csg, kg, ld, src + (nint)g * csg * ld, ld, ws.Cols + (nint)g * kg * ld, ld,
+                        Gemm.Sgemm(false, true, csg, kg, ld, src + (nint)g * csg * ld, ld, ws.Cols + (nint)g * kg * ld, ld,
                             sdw + (nint)g * csg * kg, kg, accumulate: chunk > c0);
                     if (sdb != null)
                         for (int c = 0; c < s.Cs; c++) sdb[c] += System.Numerics.Tensors.TensorPrimitives.Sum(new ReadOnlySpan<float>(src + (nint)c * ld, ld));
