@@ -175,6 +175,8 @@ public sealed class ConvTests
             new(3, 12, 5, 9, 11, 3, 2, Sh: 3, Sw: 2, Ph: 2, Pw: 1, Dh: 2),
             new(7, 16, 24, 8, 8, 3, 3, Sh: 2, Sw: 2, Ph: 1, Pw: 1),
             new(3, 40, 6, 6, 6, 3, 3, Sh: 2, Sw: 2, Ph: 1, Pw: 1),            // ... its forward too (>= 32 channels)
+            new(2, 3, 4, 9, 40, 3, 3, Sw: 2, Ph: 1, Pw: 1),                 // stride-2 im2col by permutes: 20 windows = 16 + 4 (masked)
+            new(1, 2, 2, 5, 33, 2, 3, Sh: 2, Sw: 2, Dw: 2),                 // ... without padding (the copy is made anyway)
         };
         foreach (var c in ConvRef.RandomCases(30, 15)) d.Add(c);
         return d;

@@ -72,13 +72,18 @@ internal static unsafe class Conv
             Hp = Math.Max(s.H + 2 * s.Ph, (s.Oh - 1) * s.Sh + (s.Kh - 1) * s.Dh + 1);
             Wp = Math.Max(s.W + 2 * s.Pw, (s.Ow - 1) * s.Sw + (s.Kw - 1) * s.Dw + 1);
             if (!Padded && (Hp != s.H || Wp != s.W)) Padded = true;
+            // The stride-2 fill reads 32-float runs past a row's last window: it works on the padded copy, which has slack.
+            if (s.Sw == 2 && Avx512F.IsSupported) Padded = true;
             _offsets = GC.AllocateArray<int>(Math.Max(1, s.L), pinned: true);
             for (int oy = 0, t = 0; oy < s.Oh; oy++)
                 for (int ox = 0; ox < s.Ow; ox++, t++) _offsets[t] = oy * s.Sh * Wp + ox * s.Sw;
         }
 
         /// <summary>Floats of one padded image (0 when the image is used in place).</summary>
-        public long PadFloats(in ConvShape s) => Padded ? (long)s.Cb * Hp * Wp : 0;
+        public long PadFloats(in ConvShape s) => Padded ? (long)s.Cb * Hp * Wp + PadSlack : 0;
+
+        /// <summary>Zeroed floats after the padded image, so vector reads that run past its last row stay in the buffer.</summary>
+        public const int PadSlack = 64;
 
         /// <summary>The offsets (pinned, so the pointer stays valid while this plan is alive).</summary>
         public int* Offsets => (int*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_offsets));
@@ -100,6 +105,7 @@ internal static unsafe class Conv
                 new Span<float>(row + s.W, y + 1 < s.H ? wp - s.W : (hp - s.Ph - s.H) * wp + wp - s.W - s.Pw).Clear();
             }
         }
+        new Span<float>(pad + (nint)s.Cb * hp * wp, Plan.PadSlack).Clear();
     }
 
     /// <summary>
@@ -130,6 +136,22 @@ internal static unsafe class Conv
                     {
                         nint rowStep = (nint)s.Sh * wp;
                         for (int oy = 0; oy < oh; oy++) CopyRow(b + oy * rowStep, dst + (nint)oy * ow, ow);
+                    }
+                    else if (s.Sw == 2 && Avx512F.IsSupported)
+                    {
+                        // Even lanes of two vectors (32 consecutive inputs) are 16 consecutive windows: one permute, no gather.
+                        var even = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+                        nint rowStep = (nint)s.Sh * wp;
+                        for (int oy = 0; oy < oh; oy++)
+                        {
+                            float* rs = b + oy * rowStep, d = dst + (nint)oy * ow;
+                            for (int ox = 0; ox < ow; ox += 16)
+                            {
+                                var v = Avx512F.PermuteVar16x32x2(Vector512.Load(rs + 2 * ox), even, Vector512.Load(rs + 2 * ox + 16));
+                                if (ox + 16 <= ow) v.Store(d + ox);
+                                else Avx512F.MaskStore(d + ox, Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(ow - ox)).AsSingle(), v);
+                            }
+                        }
                     }
                     else
                     {
