@@ -374,7 +374,7 @@ internal static unsafe class Conv
             return;
         }
         var p = new Plan(s);
-        var partial = slots > 1 ? new float[(slots - 1) * (wSize + s.Cs)] : null;
+        var partial = slots > 1 ? Scratch.Partials((slots - 1) * (wSize + s.Cs)) : null;
         fixed (float* pp = partial)
         {
             float* parts = pp;
@@ -404,6 +404,27 @@ internal static unsafe class Conv
                 if (dbias != null)
                     System.Numerics.Tensors.TensorPrimitives.Add(new ReadOnlySpan<float>(dbias, s.Cs), new ReadOnlySpan<float>(sdw + wSize, s.Cs), new Span<float>(dbias, s.Cs));
             }
+        }
+    }
+
+    /// <summary>
+    /// Weight-sized buffers reused across calls (on the calling thread; worker threads only use them during the call): the
+    /// packed or reordered weight, and the weight gradient's partial sums. Pinned, so kernels can hold pointers into them.
+    /// </summary>
+    internal static class Scratch
+    {
+        [ThreadStatic] static float[]? t_weights, t_partials;
+
+        /// <summary>A buffer of at least n floats for a repacked weight (contents undefined).</summary>
+        public static float[] Weights(long n) => Get(ref t_weights, n);
+
+        /// <summary>A buffer of at least n floats for partial sums (contents undefined).</summary>
+        public static float[] Partials(long n) => Get(ref t_partials, n);
+
+        static float[] Get(ref float[]? buf, long n)
+        {
+            if (buf == null || buf.Length < n) buf = GC.AllocateUninitializedArray<float>((int)Math.Max(n, 16), pinned: true);
+            return buf;
         }
     }
 

@@ -29,7 +29,7 @@ internal static unsafe class ConvDirect
     internal static float[] PackWeights(in ConvShape s, float* w, bool flip)
     {
         int blocks = (s.Cs + CoBlock - 1) / CoBlock, kk = s.Kh * s.Kw;
-        var packed = GC.AllocateUninitializedArray<float>(blocks * s.Cb * kk * CoBlock, pinned: true);
+        var packed = Conv.Scratch.Weights((long)blocks * s.Cb * kk * CoBlock);
         for (int b = 0; b < blocks; b++)
             for (int ci = 0; ci < s.Cb; ci++)
                 for (int t = 0; t < kk; t++)
@@ -173,7 +173,7 @@ internal static unsafe class ConvDirect
             return;
         }
         // Partial sums per slot in [Cb, kk, Cs] order (output channels contiguous), then the bias sums.
-        var partial = GC.AllocateUninitializedArray<float>((int)(slots * (wSize + s.Cs)), pinned: true);
+        var partial = Conv.Scratch.Partials(slots * (wSize + s.Cs));
         fixed (float* pp = partial)
         {
             float* parts = pp;

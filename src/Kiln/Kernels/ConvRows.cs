@@ -31,7 +31,7 @@ internal static unsafe class ConvRows
     internal static float[] ReorderWeights(in ConvShape s, float* w)
     {
         int kk = s.Kh * s.Kw;
-        var r = GC.AllocateUninitializedArray<float>(s.Cs * s.K, pinned: true);
+        var r = Conv.Scratch.Weights((long)s.Cs * s.K);
         for (int co = 0; co < s.Cs; co++)
             for (int c = 0; c < s.Cb; c++)
                 for (int t = 0; t < kk; t++) r[((nint)co * kk + t) * s.Cb + c] = w[((nint)co * s.Cb + c) * kk + t];
@@ -202,7 +202,7 @@ internal static unsafe class ConvRows
             return;
         }
         // Partial sums in the reordered layout [Cs, Kh, Kw, Cb], slot by slot, then summed in order and reordered.
-        var partial = GC.AllocateUninitializedArray<float>((int)(slots * (wSize + s.Cs)), pinned: true);
+        var partial = Conv.Scratch.Partials(slots * (wSize + s.Cs));
         fixed (float* pp = partial)
         {
             float* parts = pp;
