@@ -89,10 +89,9 @@ internal static unsafe class Conv
         public int* Offsets => (int*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_offsets));
     }
 
-    /// <summary>Copies x [Cb, H, W] into the centre of pad [Cb, Hp, Wp], zeroing the border.</summary>
-    static void PadCopy(float* x, in ConvShape s, Plan p, float* pad)
+    /// <summary>Copies x [Cb, H, W] into pad [Cb, hp, wp] at row Ph, column Pw, zeroing everything around it.</summary>
+    internal static void PadCopy(float* x, in ConvShape s, int hp, int wp, float* pad)
     {
-        int hp = p.Hp, wp = p.Wp;
         for (int c = 0; c < s.Cb; c++)
         {
             float* dst = pad + (nint)c * hp * wp, src = x + (nint)c * s.H * s.W;
@@ -105,7 +104,6 @@ internal static unsafe class Conv
                 new Span<float>(row + s.W, y + 1 < s.H ? wp - s.W : (hp - s.Ph - s.H) * wp + wp - s.W - s.Pw).Clear();
             }
         }
-        new Span<float>(pad + (nint)s.Cb * hp * wp, Plan.PadSlack).Clear();
     }
 
     /// <summary>
@@ -119,7 +117,8 @@ internal static unsafe class Conv
         int wp = s.W, plane = s.H * s.W;
         if (p.Padded)
         {
-            PadCopy(x, s, p, pad);
+            PadCopy(x, s, p.Hp, p.Wp, pad);
+            new Span<float>(pad + (nint)s.Cb * p.Hp * p.Wp, Plan.PadSlack).Clear();
             src = pad;
             wp = p.Wp;
             plane = p.Hp * p.Wp;
@@ -200,8 +199,8 @@ internal static unsafe class Conv
                     AddTo(pad + ((nint)c * p.Hp + y + s.Ph) * p.Wp + s.Pw, x + ((nint)c * s.H + y) * s.W, s.W);
     }
 
-    /// <summary>dst[i] = src[i] for i &lt; n (short rows: no call overhead).</summary>
-    static void CopyRow(float* src, float* dst, int n)
+    /// <summary>dst[i] = src[i] for i &lt; n, inline (short rows: a call per row would cost as much as the copy).</summary>
+    internal static void CopyRow(float* src, float* dst, int n)
     {
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
@@ -210,8 +209,8 @@ internal static unsafe class Conv
         for (; i < n; i++) dst[i] = src[i];
     }
 
-    /// <summary>y[i] += x[i] for i &lt; n.</summary>
-    static void AddTo(float* x, float* y, int n)
+    /// <summary>y[i] += x[i] for i &lt; n, inline.</summary>
+    internal static void AddTo(float* x, float* y, int n)
     {
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
@@ -428,8 +427,11 @@ internal static unsafe class Conv
         }
     }
 
-    /// <summary>Per-thread 64-byte-aligned buffers (the column matrix and a small-side staging matrix), grown on demand and reused.</summary>
-    sealed class Workspace
+    /// <summary>
+    /// Per-thread 64-byte-aligned buffers shared by the convolution kernels, grown on demand and reused: the column (or
+    /// im2row) matrix, a small-side staging matrix, and the padded image.
+    /// </summary>
+    internal sealed class Workspace
     {
         [ThreadStatic] static Workspace? t_current;
 

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace Kiln.Kernels;
@@ -58,31 +57,11 @@ internal static unsafe class ConvDirect
             float* wpk = pw;
             Threading.For(n, i =>
             {
-                float* pad = Workspace.Get(padFloats);
-                PadCopy(big + (long)i * s.BigSize, s, hp, wp, pad);
+                float* pad = Conv.Workspace.Get(0, 0, padFloats).Pad;
+                Conv.PadCopy(big + (long)i * s.BigSize, s, hp, wp, pad);
                 new Span<float>(pad + (long)s.Cb * hp * wp, Strip + 16).Clear();
                 Image(s, hp, wp, pad, wpk, bias, small + (long)i * s.SmallSize);
             }, (long)s.Cs * s.K * s.L * n >= 1L << 18 ? 0 : 1);
-        }
-    }
-
-    static void PadCopy(float* x, in ConvShape s, int hp, int wp, float* pad)
-    {
-        if (s.Ph == 0 && s.Pw == 0)
-        {
-            new ReadOnlySpan<float>(x, s.BigSize).CopyTo(new Span<float>(pad, s.BigSize));
-            return;
-        }
-        for (int c = 0; c < s.Cb; c++)
-        {
-            float* dst = pad + (nint)c * hp * wp, src = x + (nint)c * s.H * s.W;
-            new Span<float>(dst, s.Ph * wp + s.Pw).Clear();
-            for (int y = 0; y < s.H; y++)
-            {
-                float* row = dst + (nint)(y + s.Ph) * wp + s.Pw;
-                new ReadOnlySpan<float>(src + (nint)y * s.W, s.W).CopyTo(new Span<float>(row, s.W));
-                new Span<float>(row + s.W, y + 1 < s.H ? wp - s.W : (hp - s.Ph - s.H) * wp + wp - s.W - s.Pw).Clear();
-            }
         }
     }
 
@@ -181,12 +160,12 @@ internal static unsafe class ConvDirect
             {
                 float* sdw = parts + slot * (wSize + s.Cs), sdb = sdw + wSize;
                 new Span<float>(sdw, (int)(wSize + s.Cs)).Clear();
-                float* pad = Workspace.Get(padFloats + (long)s.L * s.Cs);
+                float* pad = Conv.Workspace.Get(0, 0, padFloats + (long)s.L * s.Cs).Pad;
                 float* dyt = pad + padFloats;
                 int i0 = (int)((long)n * slot / slots), i1 = (int)((long)n * (slot + 1) / slots);
                 for (int i = i0; i < i1; i++)
                 {
-                    PadCopy(big + (long)i * s.BigSize, s, hp, wp, pad);
+                    Conv.PadCopy(big + (long)i * s.BigSize, s, hp, wp, pad);
                     float* g = small + (long)i * s.SmallSize;
                     for (int c = 0; c < s.Cs; c++)
                     {
@@ -252,29 +231,5 @@ internal static unsafe class ConvDirect
                     sums[0] = a0; sums[1] = a1; sums[2] = a2; sums[3] = a3; sums[4] = a4; sums[5] = a5; sums[6] = a6; sums[7] = a7; sums[8] = a8;
                     for (int j = 0; j < nt; j++) (Vector512.Load(dst + (nint)j * cs) + sums[j]).Store(dst + (nint)j * cs);
                 }
-    }
-
-    /// <summary>Per-thread 64-byte-aligned padded-image buffer, grown on demand and reused.</summary>
-    sealed class Workspace
-    {
-        [ThreadStatic] static Workspace? t_current;
-        float* _p;
-        long _cap;
-
-        public static float* Get(long floats)
-        {
-            var ws = t_current ??= new Workspace();
-            if (floats > ws._cap)
-            {
-                NativeMemory.AlignedFree(ws._p);
-                ws._p = null;
-                ws._cap = 0;
-                ws._p = (float*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64);
-                ws._cap = floats;
-            }
-            return ws._p;
-        }
-
-        ~Workspace() => NativeMemory.AlignedFree(_p);
     }
 }

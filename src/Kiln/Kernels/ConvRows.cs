@@ -1,6 +1,4 @@
 using System.Numerics.Tensors;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 
 namespace Kiln.Kernels;
 
@@ -67,7 +65,7 @@ internal static unsafe class ConvRows
                 {
                     float* src = pad + ((nint)(oy * s.Sh + ki * s.Dh) * wp + ox * s.Sw) * cb;
                     for (int kj = 0; kj < s.Kw; kj++, dst += cb)
-                        Copy(src + (nint)kj * s.Dw * cb, dst, cb);
+                        Conv.CopyRow(src + (nint)kj * s.Dw * cb, dst, cb);
                 }
             }
     }
@@ -83,29 +81,9 @@ internal static unsafe class ConvRows
                 for (int ki = 0; ki < s.Kh; ki++)
                 {
                     float* dst = pad + ((nint)(oy * s.Sh + ki * s.Dh) * wp + ox * s.Sw) * cb;
-                    for (int kj = 0; kj < s.Kw; kj++, src += cb) AddTo(src, dst + (nint)kj * s.Dw * cb, cb);
+                    for (int kj = 0; kj < s.Kw; kj++, src += cb) Conv.AddTo(src, dst + (nint)kj * s.Dw * cb, cb);
                 }
             }
-    }
-
-    /// <summary>dst[i] = src[i] for i &lt; n: a tap's run of channels, inline (a call per run would cost as much as the copy).</summary>
-    static void Copy(float* src, float* dst, int n)
-    {
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated)
-            for (; i + 16 <= n; i += 16) Vector512.Load(src + i).Store(dst + i);
-        for (; i + 8 <= n; i += 8) Vector256.Load(src + i).Store(dst + i);
-        for (; i < n; i++) dst[i] = src[i];
-    }
-
-    /// <summary>y[i] += x[i] for i &lt; n, inline.</summary>
-    static void AddTo(float* x, float* y, int n)
-    {
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated)
-            for (; i + 16 <= n; i += 16) (Vector512.Load(x + i) + Vector512.Load(y + i)).Store(y + i);
-        for (; i + 8 <= n; i += 8) (Vector256.Load(x + i) + Vector256.Load(y + i)).Store(y + i);
-        for (; i < n; i++) y[i] += x[i];
     }
 
     /// <summary>small [Cs, L] of one image -> rows [L, Cs] (row stride cs) at t.</summary>
@@ -133,17 +111,17 @@ internal static unsafe class ConvRows
             Threading.For(chunks, chunk =>
             {
                 int n0 = chunk * nb, cnt = Math.Min(nb, n - n0), l = s.L, rows = cnt * l;
-                var ws = Workspace.Get((long)rows * s.K, (long)rows * s.Cs, (long)hp * wp * s.Cb);
+                var ws = Conv.Workspace.Get((long)rows * s.K, (long)rows * s.Cs, (long)hp * wp * s.Cb);
                 for (int i = 0; i < cnt; i++)
                 {
                     ToPaddedRows(big + (long)(n0 + i) * s.BigSize, s, hp, wp, ws.Pad);
-                    Im2Row(ws.Pad, s, wp, ws.A + (nint)i * l * s.K);
+                    Im2Row(ws.Pad, s, wp, ws.Cols + (nint)i * l * s.K);
                 }
                 // Yᵀ [rows, Cs] = A [rows, K] · W'ᵀ
-                Gemm.Sgemm(false, true, rows, s.Cs, s.K, ws.A, s.K, W, s.K, ws.T, s.Cs);
+                Gemm.Sgemm(false, true, rows, s.Cs, s.K, ws.Cols, s.K, W, s.K, ws.Tmp, s.Cs);
                 for (int i = 0; i < cnt; i++)
                 {
-                    float* yt = ws.T + (nint)i * l * s.Cs, dst = small + (long)(n0 + i) * s.SmallSize;
+                    float* yt = ws.Tmp + (nint)i * l * s.Cs, dst = small + (long)(n0 + i) * s.SmallSize;
                     for (int c = 0; c < s.Cs; c++)
                     {
                         float add = bias == null ? 0f : bias[c];
@@ -166,14 +144,14 @@ internal static unsafe class ConvRows
             Threading.For(chunks, chunk =>
             {
                 int n0 = chunk * nb, cnt = Math.Min(nb, n - n0), l = s.L, rows = cnt * l, hw = s.H * s.W;
-                var ws = Workspace.Get((long)rows * s.K, (long)rows * s.Cs, (long)hp * wp * s.Cb);
-                for (int i = 0; i < cnt; i++) SmallToRows(small + (long)(n0 + i) * s.SmallSize, s, ws.T + (nint)i * l * s.Cs);
+                var ws = Conv.Workspace.Get((long)rows * s.K, (long)rows * s.Cs, (long)hp * wp * s.Cb);
+                for (int i = 0; i < cnt; i++) SmallToRows(small + (long)(n0 + i) * s.SmallSize, s, ws.Tmp + (nint)i * l * s.Cs);
                 // dA [rows, K] = dYᵀ [rows, Cs] · W' [Cs, K]
-                Gemm.Sgemm(false, false, rows, s.K, s.Cs, ws.T, s.Cs, W, s.K, ws.A, s.K);
+                Gemm.Sgemm(false, false, rows, s.K, s.Cs, ws.Tmp, s.Cs, W, s.K, ws.Cols, s.K);
                 for (int i = 0; i < cnt; i++)
                 {
                     new Span<float>(ws.Pad, hp * wp * s.Cb).Clear();
-                    Row2Im(ws.A + (nint)i * l * s.K, s, wp, ws.Pad);
+                    Row2Im(ws.Cols + (nint)i * l * s.K, s, wp, ws.Pad);
                     float* dst = big + (long)(n0 + i) * s.BigSize;
                     for (int c = 0; c < s.Cb; c++)
                     {
@@ -214,20 +192,20 @@ internal static unsafe class ConvRows
                 for (int chunk = c0; chunk < c1; chunk++)
                 {
                     int n0 = chunk * nb, cnt = Math.Min(nb, n - n0), l = s.L, rows = cnt * l;
-                    var ws = Workspace.Get((long)rows * s.K, (long)rows * s.Cs, (long)hp * wp * s.Cb);
+                    var ws = Conv.Workspace.Get((long)rows * s.K, (long)rows * s.Cs, (long)hp * wp * s.Cb);
                     for (int i = 0; i < cnt; i++)
                     {
                         ToPaddedRows(big + (long)(n0 + i) * s.BigSize, s, hp, wp, ws.Pad);
-                        Im2Row(ws.Pad, s, wp, ws.A + (nint)i * l * s.K);
-                        SmallToRows(small + (long)(n0 + i) * s.SmallSize, s, ws.T + (nint)i * l * s.Cs);
+                        Im2Row(ws.Pad, s, wp, ws.Cols + (nint)i * l * s.K);
+                        SmallToRows(small + (long)(n0 + i) * s.SmallSize, s, ws.Tmp + (nint)i * l * s.Cs);
                     }
                     // dW' [Cs, K] += dYᵀᵀ · A = Σ_rows dYᵀ[row, :]ᵀ A[row, :]
-                    Gemm.Sgemm(true, false, s.Cs, s.K, rows, ws.T, s.Cs, ws.A, s.K, sdw, s.K, accumulate: chunk > c0);
+                    Gemm.Sgemm(true, false, s.Cs, s.K, rows, ws.Tmp, s.Cs, ws.Cols, s.K, sdw, s.K, accumulate: chunk > c0);
                     if (dbias != null)
                         for (int r = 0; r < rows; r++)
                         {
                             var row = new Span<float>(sdb, s.Cs);
-                            TensorPrimitives.Add(row, new ReadOnlySpan<float>(ws.T + (nint)r * s.Cs, s.Cs), row);
+                            TensorPrimitives.Add(row, new ReadOnlySpan<float>(ws.Tmp + (nint)r * s.Cs, s.Cs), row);
                         }
                 }
             });
@@ -241,41 +219,6 @@ internal static unsafe class ConvRows
                 for (int c = 0; c < s.Cb; c++)
                     for (int t = 0; t < kk; t++) dw[((nint)co * s.Cb + c) * kk + t] = parts[((nint)co * kk + t) * s.Cb + c];
             if (dbias != null) new ReadOnlySpan<float>(parts + wSize, s.Cs).CopyTo(new Span<float>(dbias, s.Cs));
-        }
-    }
-
-    /// <summary>Per-thread 64-byte-aligned buffers (im2row rows, channels-last small side, padded image), grown on demand and reused.</summary>
-    sealed class Workspace
-    {
-        [ThreadStatic] static Workspace? t_current;
-
-        public float* A, T, Pad;
-        long _capA, _capT, _capPad;
-
-        public static Workspace Get(long a, long t, long pad)
-        {
-            var ws = t_current ??= new Workspace();
-            Ensure(ref ws.A, ref ws._capA, a);
-            Ensure(ref ws.T, ref ws._capT, t);
-            Ensure(ref ws.Pad, ref ws._capPad, pad);
-            return ws;
-        }
-
-        static void Ensure(ref float* p, ref long cap, long need)
-        {
-            if (need <= cap) return;
-            NativeMemory.AlignedFree(p);
-            p = null;
-            cap = 0;
-            p = (float*)NativeMemory.AlignedAlloc((nuint)(Math.Max(need, 16) * sizeof(float)), 64);
-            cap = need;
-        }
-
-        ~Workspace()
-        {
-            NativeMemory.AlignedFree(A);
-            NativeMemory.AlignedFree(T);
-            NativeMemory.AlignedFree(Pad);
         }
     }
 }
