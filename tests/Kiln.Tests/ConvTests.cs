@@ -170,7 +170,13 @@ public sealed class ConvTests
             new(1, 4, 9, 5, 40, 3, 5, Pw: 2),                              // two 32-wide strips, one partial
             new(3, 6, 4, 6, 15, 2, 3),                                     // no padding: input gradient padded by k-1
             new(1, 8, 8, 7, 14, 3, 3, Ph: 3, Pw: 3),                        // padding beyond d(k-1): the input gradient falls back
-            new(5, 4, 32, 9, 17, 3, 2, Ph: 1, Dw: 2),                       // direct weight gradient: two 16-channel blocks, 15 wide
+            new(5, 4, 32, 9, 17, 3, 2, Ph: 1, Dw: 2),                       // direct weight gradient: four 8-channel blocks, 15 wide
+            // >= 8 big-side channels, not stride 1 with wide rows: the channels-last (im2row) path
+            new(3, 12, 5, 9, 11, 3, 2, Sh: 3, Sw: 2, Ph: 2, Pw: 1, Dh: 2),
+            new(7, 16, 24, 8, 8, 3, 3, Sh: 2, Sw: 2, Ph: 1, Pw: 1),
+            new(3, 40, 6, 6, 6, 3, 3, Sh: 2, Sw: 2, Ph: 1, Pw: 1),            // ... its forward too (>= 32 channels)
+            new(2, 3, 4, 9, 40, 3, 3, Sw: 2, Ph: 1, Pw: 1),                 // stride-2 im2col by permutes: 20 windows = 16 + 4 (masked)
+            new(1, 2, 2, 5, 33, 2, 3, Sh: 2, Sw: 2, Dw: 2),                 // ... without padding (the copy is made anyway)
         };
         foreach (var c in ConvRef.RandomCases(30, 15)) d.Add(c);
         return d;

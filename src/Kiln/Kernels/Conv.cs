@@ -72,22 +72,26 @@ internal static unsafe class Conv
             Hp = Math.Max(s.H + 2 * s.Ph, (s.Oh - 1) * s.Sh + (s.Kh - 1) * s.Dh + 1);
             Wp = Math.Max(s.W + 2 * s.Pw, (s.Ow - 1) * s.Sw + (s.Kw - 1) * s.Dw + 1);
             if (!Padded && (Hp != s.H || Wp != s.W)) Padded = true;
+            // The stride-2 fill reads 32-float runs past a row's last window: it works on the padded copy, which has slack.
+            if (s.Sw == 2 && Avx512F.IsSupported) Padded = true;
             _offsets = GC.AllocateArray<int>(Math.Max(1, s.L), pinned: true);
             for (int oy = 0, t = 0; oy < s.Oh; oy++)
                 for (int ox = 0; ox < s.Ow; ox++, t++) _offsets[t] = oy * s.Sh * Wp + ox * s.Sw;
         }
 
         /// <summary>Floats of one padded image (0 when the image is used in place).</summary>
-        public long PadFloats(in ConvShape s) => Padded ? (long)s.Cb * Hp * Wp : 0;
+        public long PadFloats(in ConvShape s) => Padded ? (long)s.Cb * Hp * Wp + PadSlack : 0;
+
+        /// <summary>Zeroed floats after the padded image, so vector reads that run past its last row stay in the buffer.</summary>
+        public const int PadSlack = 64;
 
         /// <summary>The offsets (pinned, so the pointer stays valid while this plan is alive).</summary>
         public int* Offsets => (int*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_offsets));
     }
 
-    /// <summary>Copies x [Cb, H, W] into the centre of pad [Cb, Hp, Wp], zeroing the border.</summary>
-    static void PadCopy(float* x, in ConvShape s, Plan p, float* pad)
+    /// <summary>Copies x [Cb, H, W] into pad [Cb, hp, wp] at row Ph, column Pw, zeroing everything around it.</summary>
+    internal static void PadCopy(float* x, in ConvShape s, int hp, int wp, float* pad)
     {
-        int hp = p.Hp, wp = p.Wp;
         for (int c = 0; c < s.Cb; c++)
         {
             float* dst = pad + (nint)c * hp * wp, src = x + (nint)c * s.H * s.W;
@@ -113,7 +117,8 @@ internal static unsafe class Conv
         int wp = s.W, plane = s.H * s.W;
         if (p.Padded)
         {
-            PadCopy(x, s, p, pad);
+            PadCopy(x, s, p.Hp, p.Wp, pad);
+            new Span<float>(pad + (nint)s.Cb * p.Hp * p.Wp, Plan.PadSlack).Clear();
             src = pad;
             wp = p.Wp;
             plane = p.Hp * p.Wp;
@@ -130,6 +135,22 @@ internal static unsafe class Conv
                     {
                         nint rowStep = (nint)s.Sh * wp;
                         for (int oy = 0; oy < oh; oy++) CopyRow(b + oy * rowStep, dst + (nint)oy * ow, ow);
+                    }
+                    else if (s.Sw == 2 && Avx512F.IsSupported)
+                    {
+                        // Even lanes of two vectors (32 consecutive inputs) are 16 consecutive windows: one permute, no gather.
+                        var even = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+                        nint rowStep = (nint)s.Sh * wp;
+                        for (int oy = 0; oy < oh; oy++)
+                        {
+                            float* rs = b + oy * rowStep, d = dst + (nint)oy * ow;
+                            for (int ox = 0; ox < ow; ox += 16)
+                            {
+                                var v = Avx512F.PermuteVar16x32x2(Vector512.Load(rs + 2 * ox), even, Vector512.Load(rs + 2 * ox + 16));
+                                if (ox + 16 <= ow) v.Store(d + ox);
+                                else Avx512F.MaskStore(d + ox, Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(ow - ox)).AsSingle(), v);
+                            }
+                        }
                     }
                     else
                     {
@@ -178,8 +199,8 @@ internal static unsafe class Conv
                     AddTo(pad + ((nint)c * p.Hp + y + s.Ph) * p.Wp + s.Pw, x + ((nint)c * s.H + y) * s.W, s.W);
     }
 
-    /// <summary>dst[i] = src[i] for i &lt; n (short rows: no call overhead).</summary>
-    static void CopyRow(float* src, float* dst, int n)
+    /// <summary>dst[i] = src[i] for i &lt; n, inline (short rows: a call per row would cost as much as the copy).</summary>
+    internal static void CopyRow(float* src, float* dst, int n)
     {
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
@@ -188,8 +209,8 @@ internal static unsafe class Conv
         for (; i < n; i++) dst[i] = src[i];
     }
 
-    /// <summary>y[i] += x[i] for i &lt; n.</summary>
-    static void AddTo(float* x, float* y, int n)
+    /// <summary>y[i] += x[i] for i &lt; n, inline.</summary>
+    internal static void AddTo(float* x, float* y, int n)
     {
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
@@ -232,6 +253,11 @@ internal static unsafe class Conv
             ConvDirect.Forward(s, n, big, ConvDirect.PackWeights(s, w, flip: false), bias, small);
             return;
         }
+        if (ConvRows.AppliesForward(s))
+        {
+            ConvRows.Forward(s, n, big, w, bias, small);
+            return;
+        }
         int nb = ImagesPerChunk(s, n, TargetColumns), chunks = (n + nb - 1) / nb;
         var p = new Plan(s);
         Threading.For(chunks, chunk =>
@@ -243,7 +269,7 @@ internal static unsafe class Conv
             if (cnt == 1 && bias != null)
                 for (int c = 0; c < s.Cs; c++) new Span<float>(outp + (nint)c * l, l).Fill(bias[c]);
             for (int g = 0; g < s.Groups; g++)
-                SgemmWith(ForwardPath, false, false, csg, ld, kg, w + (nint)g * csg * kg, kg, ws.Cols + (nint)g * kg * ld, ld,
+                Gemm.Sgemm(false, false, csg, ld, kg, w + (nint)g * csg * kg, kg, ws.Cols + (nint)g * kg * ld, ld,
                     outp + (nint)g * csg * ld, ld, accumulate: cnt == 1 && bias != null);
             if (cnt > 1)
                 for (int i = 0; i < cnt; i++)
@@ -278,6 +304,11 @@ internal static unsafe class Conv
                 return;
             }
         }
+        if (ConvRows.Applies(s))
+        {
+            ConvRows.Transposed(s, n, small, w, bias, big);
+            return;
+        }
         int nb = ImagesPerChunk(s, n, TargetColumns), chunks = (n + nb - 1) / nb;
         var p = new Plan(s);
         Threading.For(chunks, chunk =>
@@ -286,7 +317,7 @@ internal static unsafe class Conv
             var ws = Workspace.Get((long)s.K * ld, cnt > 1 ? (long)s.Cs * ld : 0, p.PadFloats(s));
             float* src = GatherSmall(s, small, n0, cnt, ws.Tmp);
             for (int g = 0; g < s.Groups; g++)
-                SgemmWith(TransposedPath, true, false, kg, ld, csg, w + (nint)g * csg * kg, kg, src + (nint)g * csg * ld, ld,
+                Gemm.Sgemm(true, false, kg, ld, csg, w + (nint)g * csg * kg, kg, src + (nint)g * csg * ld, ld,
                     ws.Cols + (nint)g * kg * ld, ld);
             int hw = s.H * s.W;
             for (int i = 0; i < cnt; i++)
@@ -313,16 +344,6 @@ internal static unsafe class Conv
         return tmp;
     }
 
-    internal static int WeightGradPath = 0, ForwardPath = 0, TransposedPath = 0, WeightGradTarget = 2048;
-
-    static void SgemmWith(int path, bool transA, bool transB, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate = false)
-    {
-        if (path == 0) { Gemm.Sgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate); return; }
-        var cfg = Gemm.Current.WithPathMode(path);
-        int aLen = transA ? (k - 1) * lda + m : (m - 1) * lda + k, bLen = transB ? (n - 1) * ldb + k : (k - 1) * ldb + n;
-        Gemm.Sgemm(cfg, transA, transB, m, n, k, new ReadOnlySpan<float>(a, aLen), lda, new ReadOnlySpan<float>(b, bLen), ldb, new Span<float>(c, (m - 1) * ldc + n), ldc, accumulate);
-    }
-
     /// <summary>Most partial sums the weight gradient keeps (fixed, so the summation order never depends on the thread count).</summary>
     const int MaxSlots = 4;
 
@@ -338,7 +359,12 @@ internal static unsafe class Conv
             ConvDirect.WeightGrad(s, n, small, big, dw, dbias);
             return;
         }
-        int nb = ImagesPerChunk(s, n, WeightGradTarget), chunks = (n + nb - 1) / nb, slots = Math.Min(chunks, MaxSlots);
+        if (ConvRows.Applies(s))
+        {
+            ConvRows.WeightGrad(s, n, small, big, dw, dbias);
+            return;
+        }
+        int nb = ImagesPerChunk(s, n, 4 * TargetColumns), chunks = (n + nb - 1) / nb, slots = Math.Min(chunks, MaxSlots);
         long wSize = (long)s.Cs * s.Kg;
         if (chunks == 0)
         {
@@ -347,7 +373,7 @@ internal static unsafe class Conv
             return;
         }
         var p = new Plan(s);
-        var partial = slots > 1 ? new float[(slots - 1) * (wSize + s.Cs)] : null;
+        var partial = slots > 1 ? Scratch.Partials((slots - 1) * (wSize + s.Cs)) : null;
         fixed (float* pp = partial)
         {
             float* parts = pp;
@@ -364,7 +390,7 @@ internal static unsafe class Conv
                     float* src = GatherSmall(s, small, n0, cnt, ws.Tmp);
                     for (int i = 0; i < cnt; i++) Im2Col(big + (long)(n0 + i) * s.BigSize, s, p, ws.Cols + (nint)i * l, ld, ws.Pad);
                     for (int g = 0; g < s.Groups; g++)
-                        SgemmWith(WeightGradPath, false, true, csg, kg, ld, src + (nint)g * csg * ld, ld, ws.Cols + (nint)g * kg * ld, ld,
+                        Gemm.Sgemm(false, true, csg, kg, ld, src + (nint)g * csg * ld, ld, ws.Cols + (nint)g * kg * ld, ld,
                             sdw + (nint)g * csg * kg, kg, accumulate: chunk > c0);
                     if (sdb != null)
                         for (int c = 0; c < s.Cs; c++) sdb[c] += System.Numerics.Tensors.TensorPrimitives.Sum(new ReadOnlySpan<float>(src + (nint)c * ld, ld));
@@ -380,8 +406,32 @@ internal static unsafe class Conv
         }
     }
 
-    /// <summary>Per-thread 64-byte-aligned buffers (the column matrix and a small-side staging matrix), grown on demand and reused.</summary>
-    sealed class Workspace
+    /// <summary>
+    /// Weight-sized buffers reused across calls (on the calling thread; worker threads only use them during the call): the
+    /// packed or reordered weight, and the weight gradient's partial sums. Pinned, so kernels can hold pointers into them.
+    /// </summary>
+    internal static class Scratch
+    {
+        [ThreadStatic] static float[]? t_weights, t_partials;
+
+        /// <summary>A buffer of at least n floats for a repacked weight (contents undefined).</summary>
+        public static float[] Weights(long n) => Get(ref t_weights, n);
+
+        /// <summary>A buffer of at least n floats for partial sums (contents undefined).</summary>
+        public static float[] Partials(long n) => Get(ref t_partials, n);
+
+        static float[] Get(ref float[]? buf, long n)
+        {
+            if (buf == null || buf.Length < n) buf = GC.AllocateUninitializedArray<float>((int)Math.Max(n, 16), pinned: true);
+            return buf;
+        }
+    }
+
+    /// <summary>
+    /// Per-thread 64-byte-aligned buffers shared by the convolution kernels, grown on demand and reused: the column (or
+    /// im2row) matrix, a small-side staging matrix, and the padded image.
+    /// </summary>
+    internal sealed class Workspace
     {
         [ThreadStatic] static Workspace? t_current;
 

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace Kiln.Kernels;
@@ -29,7 +28,7 @@ internal static unsafe class ConvDirect
     internal static float[] PackWeights(in ConvShape s, float* w, bool flip)
     {
         int blocks = (s.Cs + CoBlock - 1) / CoBlock, kk = s.Kh * s.Kw;
-        var packed = GC.AllocateUninitializedArray<float>(blocks * s.Cb * kk * CoBlock, pinned: true);
+        var packed = Conv.Scratch.Weights((long)blocks * s.Cb * kk * CoBlock);
         for (int b = 0; b < blocks; b++)
             for (int ci = 0; ci < s.Cb; ci++)
                 for (int t = 0; t < kk; t++)
@@ -58,31 +57,11 @@ internal static unsafe class ConvDirect
             float* wpk = pw;
             Threading.For(n, i =>
             {
-                float* pad = Workspace.Get(padFloats);
-                PadCopy(big + (long)i * s.BigSize, s, hp, wp, pad);
+                float* pad = Conv.Workspace.Get(0, 0, padFloats).Pad;
+                Conv.PadCopy(big + (long)i * s.BigSize, s, hp, wp, pad);
                 new Span<float>(pad + (long)s.Cb * hp * wp, Strip + 16).Clear();
                 Image(s, hp, wp, pad, wpk, bias, small + (long)i * s.SmallSize);
             }, (long)s.Cs * s.K * s.L * n >= 1L << 18 ? 0 : 1);
-        }
-    }
-
-    static void PadCopy(float* x, in ConvShape s, int hp, int wp, float* pad)
-    {
-        if (s.Ph == 0 && s.Pw == 0)
-        {
-            new ReadOnlySpan<float>(x, s.BigSize).CopyTo(new Span<float>(pad, s.BigSize));
-            return;
-        }
-        for (int c = 0; c < s.Cb; c++)
-        {
-            float* dst = pad + (nint)c * hp * wp, src = x + (nint)c * s.H * s.W;
-            new Span<float>(dst, s.Ph * wp + s.Pw).Clear();
-            for (int y = 0; y < s.H; y++)
-            {
-                float* row = dst + (nint)(y + s.Ph) * wp + s.Pw;
-                new ReadOnlySpan<float>(src + (nint)y * s.W, s.W).CopyTo(new Span<float>(row, s.W));
-                new Span<float>(row + s.W, y + 1 < s.H ? wp - s.W : (hp - s.Ph - s.H) * wp + wp - s.W - s.Pw).Clear();
-            }
         }
     }
 
@@ -146,20 +125,24 @@ internal static unsafe class ConvDirect
         a60.Store(tile + 192); a61.Store(tile + 208); a70.Store(tile + 224); a71.Store(tile + 240);
     }
 
-    /// <summary>Whether <see cref="WeightGrad"/> applies: as <see cref="Applies"/>, with whole blocks of 8 output channels.</summary>
-    internal static bool WeightGradApplies(in ConvShape s) => Applies(s) && s.Cs % 8 == 0;
+    /// <summary>Whether <see cref="WeightGrad"/> applies: as <see cref="Applies"/>, with whole blocks of 16 output channels.</summary>
+    internal static bool WeightGradApplies(in ConvShape s) => Applies(s) && s.Cs % 16 == 0;
+
+    /// <summary>Kernel taps per block of accumulators in <see cref="ImageWeightGrad"/> (3x3 is one block, 5x5 three).</summary>
+    const int TapBlock = 9;
 
     /// <summary>
     /// Weight and bias gradients of a stride-1 convolution without im2col: dw [Cs, Cb, Kh, Kw] = Σ_images Σ_positions
-    /// small·big at each tap, dbias [Cs] = Σ small (when not null); both overwritten. For each image, input channel, tap and
-    /// block of 8 output channels, 8 accumulators (one per output channel, lanes along the output row) run over the
-    /// image's positions and are summed at the end. Images are split into up to four fixed ranges whose partial sums are
-    /// added in order (the result does not depend on the thread count).
+    /// small·big at each tap, dbias [Cs] = Σ small (when not null); both overwritten. Lanes run over 16 output channels
+    /// (the output gradient is transposed to [positions, Cs] per image): for each input channel and block of up to 9 taps,
+    /// 9 accumulators take one gradient vector and one broadcast input pixel per tap and position, so nothing needs a
+    /// horizontal sum. Images are split into up to four fixed ranges whose partial sums are added in order (the result
+    /// does not depend on the thread count).
     /// </summary>
     internal static void WeightGrad(ConvShape s, int n, float* small, float* big, float* dw, float* dbias)
     {
-        int hp = s.H + 2 * s.Ph, wp = s.W + 2 * s.Pw, wr = (s.Ow + 15) & ~15;
-        long padFloats = (long)s.Cb * hp * wp + Strip + 16 + wr;
+        int hp = s.H + 2 * s.Ph, wp = s.W + 2 * s.Pw, kk = s.Kh * s.Kw;
+        long padFloats = (long)s.Cb * hp * wp + Strip + 16;
         long wSize = (long)s.Cs * s.K;
         int slots = Math.Min(n, 4);
         if (slots == 0)
@@ -168,110 +151,85 @@ internal static unsafe class ConvDirect
             if (dbias != null) new Span<float>(dbias, s.Cs).Clear();
             return;
         }
-        var partial = new float[(slots - 1) * (wSize + s.Cs)];
+        // Partial sums per slot in [Cb, kk, Cs] order (output channels contiguous), then the bias sums.
+        var partial = Conv.Scratch.Partials(slots * (wSize + s.Cs));
         fixed (float* pp = partial)
         {
             float* parts = pp;
             Threading.For(slots, slot =>
             {
-                float* sdw = slot == 0 ? dw : parts + (slot - 1) * (wSize + s.Cs);
-                float* sdb = slot == 0 ? dbias : sdw + wSize;
-                new Span<float>(sdw, (int)wSize).Clear();
-                if (sdb != null) new Span<float>(sdb, s.Cs).Clear();
-                float* pad = Workspace.Get(padFloats + (long)s.Cs * s.Oh * wr);
-                float* dys = pad + padFloats;
+                float* sdw = parts + slot * (wSize + s.Cs), sdb = sdw + wSize;
+                new Span<float>(sdw, (int)(wSize + s.Cs)).Clear();
+                float* pad = Conv.Workspace.Get(0, 0, padFloats + (long)s.L * s.Cs).Pad;
+                float* dyt = pad + padFloats;
                 int i0 = (int)((long)n * slot / slots), i1 = (int)((long)n * (slot + 1) / slots);
                 for (int i = i0; i < i1; i++)
                 {
-                    PadCopy(big + (long)i * s.BigSize, s, hp, wp, pad);
-                    new Span<float>(pad + (long)s.Cb * hp * wp, Strip + 16 + wr).Clear();
-                    // dY rows widened to a multiple of 16 with zeros, so every accumulator step is two whole vectors.
+                    Conv.PadCopy(big + (long)i * s.BigSize, s, hp, wp, pad);
                     float* g = small + (long)i * s.SmallSize;
-                    for (int r = 0; r < s.Cs * s.Oh; r++)
+                    for (int c = 0; c < s.Cs; c++)
                     {
-                        new ReadOnlySpan<float>(g + (nint)r * s.Ow, s.Ow).CopyTo(new Span<float>(dys + (nint)r * wr, s.Ow));
-                        new Span<float>(dys + (nint)r * wr + s.Ow, wr - s.Ow).Clear();
-                        if (sdb != null) sdb[r / s.Oh] += System.Numerics.Tensors.TensorPrimitives.Sum(new ReadOnlySpan<float>(g + (nint)r * s.Ow, s.Ow));
+                        float* row = g + (nint)c * s.L;
+                        for (int p = 0; p < s.L; p++) dyt[(nint)p * s.Cs + c] = row[p];
+                        sdb[c] += System.Numerics.Tensors.TensorPrimitives.Sum(new ReadOnlySpan<float>(row, s.L));
                     }
-                    ImageWeightGrad(s, hp, wp, wr, pad, dys, sdw);
+                    ImageWeightGrad(s, wp, hp * wp, pad, dyt, sdw);
                 }
             });
-        }
-        for (int slot = 1; slot < slots; slot++)
-            fixed (float* pp = partial)
+            for (int slot = 1; slot < slots; slot++)
             {
-                float* sdw = pp + (slot - 1) * (wSize + s.Cs);
-                System.Numerics.Tensors.TensorPrimitives.Add(new ReadOnlySpan<float>(dw, (int)wSize), new ReadOnlySpan<float>(sdw, (int)wSize), new Span<float>(dw, (int)wSize));
-                if (dbias != null)
-                    System.Numerics.Tensors.TensorPrimitives.Add(new ReadOnlySpan<float>(dbias, s.Cs), new ReadOnlySpan<float>(sdw + wSize, s.Cs), new Span<float>(dbias, s.Cs));
+                var acc = new Span<float>(parts, (int)(wSize + s.Cs));
+                System.Numerics.Tensors.TensorPrimitives.Add(acc, new ReadOnlySpan<float>(parts + slot * (wSize + s.Cs), (int)(wSize + s.Cs)), acc);
             }
-    }
-
-    /// <summary>dw[co, ci, ki, kj] += Σ_{oy, ox} dys[co, oy, ox] · pad[ci, oy + ki·Dh, ox + kj·Dw] for one image.</summary>
-    static void ImageWeightGrad(in ConvShape s, int hp, int wp, int wr, float* pad, float* dys, float* dw)
-    {
-        int kk = s.Kh * s.Kw, vecs = wr / 16;
-        nint plane = (nint)hp * wp, dyPlane = (nint)s.Oh * wr;
-        // Lanes past the row's end: dY is zero there; the input is masked too, so a non-finite pixel can't leak in as 0·inf.
-        var tailMask = Vector512.LessThan(Vector512<int>.Indices + Vector512.Create(wr - 16), Vector512.Create(s.Ow)).AsSingle();
-        float* sums = stackalloc float[8];
-        for (int co0 = 0; co0 < s.Cs; co0 += 8)  // 8 rows of dY (8·Oh·wr floats) stay in L1 across every input channel and tap
-        {
-            float* d0 = dys + co0 * dyPlane;
             for (int ci = 0; ci < s.Cb; ci++)
-                for (int ki = 0; ki < s.Kh; ki++)
-                    for (int kj = 0; kj < s.Kw; kj++)
-                    {
-                        float* x0 = pad + ci * plane + (nint)ki * s.Dh * wp + kj * s.Dw;
-                        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
-                        for (int oy = 0; oy < s.Oh; oy++)
-                        {
-                            float* xr = x0 + (nint)oy * wp;
-                            float* dr = d0 + (nint)oy * wr;
-                            for (int v = 0; v < vecs; v++)
-                            {
-                                var x = Vector512.Load(xr + v * 16);
-                                if (v == vecs - 1) x = Vector512.ConditionalSelect(tailMask, x, Vector512<float>.Zero);
-                                float* d = dr + v * 16;
-                                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(d), x, a0);
-                                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(d + dyPlane), x, a1);
-                                a2 = Vector512.FusedMultiplyAdd(Vector512.Load(d + 2 * dyPlane), x, a2);
-                                a3 = Vector512.FusedMultiplyAdd(Vector512.Load(d + 3 * dyPlane), x, a3);
-                                a4 = Vector512.FusedMultiplyAdd(Vector512.Load(d + 4 * dyPlane), x, a4);
-                                a5 = Vector512.FusedMultiplyAdd(Vector512.Load(d + 5 * dyPlane), x, a5);
-                                a6 = Vector512.FusedMultiplyAdd(Vector512.Load(d + 6 * dyPlane), x, a6);
-                                a7 = Vector512.FusedMultiplyAdd(Vector512.Load(d + 7 * dyPlane), x, a7);
-                            }
-                        }
-                        sums[0] = Vector512.Sum(a0); sums[1] = Vector512.Sum(a1); sums[2] = Vector512.Sum(a2); sums[3] = Vector512.Sum(a3);
-                        sums[4] = Vector512.Sum(a4); sums[5] = Vector512.Sum(a5); sums[6] = Vector512.Sum(a6); sums[7] = Vector512.Sum(a7);
-                        nint at = ((nint)co0 * s.Cb + ci) * kk + ki * s.Kw + kj, step = (nint)s.Cb * kk;
-                        for (int r = 0; r < 8; r++) dw[at + r * step] += sums[r];
-                    }
+                for (int t = 0; t < kk; t++)
+                    for (int co = 0; co < s.Cs; co++) dw[((nint)co * s.Cb + ci) * kk + t] = parts[((nint)ci * kk + t) * s.Cs + co];
+            if (dbias != null) new ReadOnlySpan<float>(parts + wSize, s.Cs).CopyTo(new Span<float>(dbias, s.Cs));
         }
     }
 
-    /// <summary>Per-thread 64-byte-aligned padded-image buffer, grown on demand and reused.</summary>
-    sealed class Workspace
+    /// <summary>acc[ci, tap, co] += Σ_{oy, ox} dyt[oy·Ow + ox, co] · pad[ci, oy + ki·Dh, ox + kj·Dw] for one image.</summary>
+    static void ImageWeightGrad(in ConvShape s, int wp, int plane, float* pad, float* dyt, float* acc)
     {
-        [ThreadStatic] static Workspace? t_current;
-        float* _p;
-        long _cap;
-
-        public static float* Get(long floats)
-        {
-            var ws = t_current ??= new Workspace();
-            if (floats > ws._cap)
-            {
-                NativeMemory.AlignedFree(ws._p);
-                ws._p = null;
-                ws._cap = 0;
-                ws._p = (float*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64);
-                ws._cap = floats;
-            }
-            return ws._p;
-        }
-
-        ~Workspace() => NativeMemory.AlignedFree(_p);
+        int kk = s.Kh * s.Kw, cs = s.Cs;
+        int* offs = stackalloc int[TapBlock];
+        Vector512<float>* sums = stackalloc Vector512<float>[TapBlock];
+        for (int co0 = 0; co0 < cs; co0 += 16)
+            for (int ci = 0; ci < s.Cb; ci++)
+                for (int t0 = 0; t0 < kk; t0 += TapBlock)
+                {
+                    int nt = Math.Min(TapBlock, kk - t0);
+                    // Missing taps of the last block read tap t0's pixels; their sums are not written back.
+                    for (int j = 0; j < TapBlock; j++)
+                    {
+                        int t = t0 + (j < nt ? j : 0);
+                        offs[j] = t / s.Kw * s.Dh * wp + t % s.Kw * s.Dw;
+                    }
+                    int o0 = offs[0], o1 = offs[1], o2 = offs[2], o3 = offs[3], o4 = offs[4], o5 = offs[5], o6 = offs[6], o7 = offs[7], o8 = offs[8];
+                    Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default, a8 = default;
+                    float* xc = pad + (nint)ci * plane;
+                    for (int oy = 0; oy < s.Oh; oy++)
+                    {
+                        float* xr = xc + (nint)oy * wp;
+                        float* dr = dyt + (nint)oy * s.Ow * cs + co0;
+                        for (int ox = 0; ox < s.Ow; ox++)
+                        {
+                            var d = Vector512.Load(dr + (nint)ox * cs);
+                            float* x = xr + ox;
+                            a0 = Vector512.FusedMultiplyAdd(d, Vector512.Create(x[o0]), a0);
+                            a1 = Vector512.FusedMultiplyAdd(d, Vector512.Create(x[o1]), a1);
+                            a2 = Vector512.FusedMultiplyAdd(d, Vector512.Create(x[o2]), a2);
+                            a3 = Vector512.FusedMultiplyAdd(d, Vector512.Create(x[o3]), a3);
+                            a4 = Vector512.FusedMultiplyAdd(d, Vector512.Create(x[o4]), a4);
+                            a5 = Vector512.FusedMultiplyAdd(d, Vector512.Create(x[o5]), a5);
+                            a6 = Vector512.FusedMultiplyAdd(d, Vector512.Create(x[o6]), a6);
+                            a7 = Vector512.FusedMultiplyAdd(d, Vector512.Create(x[o7]), a7);
+                            a8 = Vector512.FusedMultiplyAdd(d, Vector512.Create(x[o8]), a8);
+                        }
+                    }
+                    float* dst = acc + ((nint)ci * kk + t0) * cs + co0;
+                    sums[0] = a0; sums[1] = a1; sums[2] = a2; sums[3] = a3; sums[4] = a4; sums[5] = a5; sums[6] = a6; sums[7] = a7; sums[8] = a8;
+                    for (int j = 0; j < nt; j++) (Vector512.Load(dst + (nint)j * cs) + sums[j]).Store(dst + (nint)j * cs);
+                }
     }
 }
