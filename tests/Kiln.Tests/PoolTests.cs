@@ -238,6 +238,23 @@ public sealed class PoolTests
     }
 
     [Fact]
+    public void LayersGuideExampleRunsWithTheStatedShapes()
+    {
+        // the example at the top of docs/LAYERS.md
+        var model = new Sequential(
+            new Linear(784, 16 * 7 * 7), new Lambda(x => x.View(-1, 16, 7, 7)),
+            new BatchNorm2d(16), new ReLU(),
+            new AvgPool2d(2, ceilMode: true),
+            new Upsample(2, UpsampleMode.Bilinear),
+            new GlobalAvgPool2d(flatten: true));
+        var input = Tensor.Randn(5, 784);
+        Assert.Equal(new[] { 5, 16 }, model.Call(input).Shape);
+        Assert.Equal(new[] { 5, 16, 4, 4 }, model[4].Call(Tensor.Zeros(5, 16, 7, 7)).Shape);
+        model.Eval();
+        Assert.Equal(new[] { 5, 16 }, model.Call(input).Shape);
+    }
+
+    [Fact]
     public void UnbatchedInputKeepsThreeDims()
     {
         var x = LayerInputs.Randn(3, [2, 6, 6]);
