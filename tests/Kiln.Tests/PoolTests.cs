@@ -176,6 +176,11 @@ public sealed class PoolTests
         int i = 100;
         foreach (int hw in new[] { 2, 4, 7, 8, 14, 16, 17, 28, 33, 65 })
             yield return [i++, 2, 3, hw, hw + 2, 2, 2, 0, 1, hw % 2 == 1, hw % 4 == 0];
+        // wide rows for the general max-pool path's gathered row pass (ResNet stem 3x3/2/1, dilation, ceil mode)
+        yield return [i++, 2, 2, 56, 57, 3, 2, 1, 1, false, false];
+        yield return [i++, 1, 3, 40, 33, 3, 1, 1, 2, true, true];
+        yield return [i++, 1, 2, 65, 65, 4, 3, 2, 1, true, false];
+        yield return [i++, 3, 1, 9, 70, 2, 1, 0, 3, false, true];
         // tiny planes (1, 2, 4 or 8 outputs each: a gathered path across planes) and their leftovers
         foreach (var (n, c, h, w) in new[] { (3, 5, 2, 2), (2, 3, 4, 4), (1, 3, 2, 8), (5, 1, 4, 8), (1, 1, 2, 2), (4, 4, 4, 2), (3, 3, 6, 2) })
             yield return [i++, n, c, h, w, 2, 2, 0, 1, false, n % 2 == 1];
@@ -235,6 +240,23 @@ public sealed class PoolTests
         Assert.Equal(x.Flatten(2).Max(2, keepDim: true).Values.ToArray(), F.GlobalMaxPool2d(x).ToArray());
         Assert.Equal(new[] { 3, 4 }, new GlobalAvgPool2d(flatten: true).Call(x).Shape);
         Assert.Equal(new[] { 3, 4, 1, 1 }, new GlobalMaxPool2d().Call(x).Shape);
+    }
+
+    [Fact]
+    public void LayersGuideExampleRunsWithTheStatedShapes()
+    {
+        // the example at the top of docs/LAYERS.md
+        var model = new Sequential(
+            new Linear(784, 16 * 7 * 7), new Lambda(x => x.View(-1, 16, 7, 7)),
+            new BatchNorm2d(16), new ReLU(),
+            new AvgPool2d(2, ceilMode: true),
+            new Upsample(2, UpsampleMode.Bilinear),
+            new GlobalAvgPool2d(flatten: true));
+        var input = Tensor.Randn(5, 784);
+        Assert.Equal(new[] { 5, 16 }, model.Call(input).Shape);
+        Assert.Equal(new[] { 5, 16, 4, 4 }, model[4].Call(Tensor.Zeros(5, 16, 7, 7)).Shape);
+        model.Eval();
+        Assert.Equal(new[] { 5, 16 }, model.Call(input).Shape);
     }
 
     [Fact]

@@ -38,15 +38,120 @@ internal static class Pool
         int hw = g.H * g.W, ohw = g.OH * g.OW;
         Threading.ForRange(g.Planes, MinPlanes(hw), (p0, p1) =>
         {
+            float[]? rowMax = null;
+            int[]? rowIdx = null;
             for (int p = p0; p < p1; p++)
             {
                 var xp = x.AsSpan(xOff + p * hw, hw);
                 var yp = y.AsSpan(p * ohw, ohw);
                 var ip = idx.AsSpan(p * ohw, ohw);
                 if (g.Is2x2) Max2x2(xp, yp, ip, g);
+                else if (Avx2.IsSupported)
+                {
+                    rowMax ??= GC.AllocateUninitializedArray<float>(g.H * g.OW);
+                    rowIdx ??= GC.AllocateUninitializedArray<int>(g.H * g.OW);
+                    MaxPlaneSeparable(xp, yp, ip, g, rowMax, rowIdx);
+                }
                 else MaxPlane(xp, yp, ip, g);
             }
         });
+    }
+
+    /// <summary>
+    /// Any window, in two vectorised passes: per input row, the first maximum over each output's kw columns (gathered,
+    /// 8 outputs at a time); then per output, the first maximum of those row results over its kh rows. Equivalent to
+    /// PyTorch's row-major scan: a later row or column wins only if strictly greater, and the last NaN wins.
+    /// </summary>
+    static unsafe void MaxPlaneSeparable(ReadOnlySpan<float> x, Span<float> y, Span<int> idx, PoolGeom g, float[] rowMax, int[] rowIdx)
+    {
+        int w = g.W, ow = g.OW;
+        // outputs whose kw columns are all inside the row
+        int lo = Math.Min(ow, (g.PW + g.SW - 1) / g.SW);
+        int hiEx = Math.Max(lo, Math.Min(ow, (w - 1 + g.PW - (g.KW - 1) * g.DW) >= 0 ? (w - 1 + g.PW - (g.KW - 1) * g.DW) / g.SW + 1 : 0));
+        var lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * g.SW;
+        fixed (float* xp0 = x)
+        {
+            for (int ih = 0; ih < g.H; ih++)
+            {
+                float* row = xp0 + ih * w;
+                int rb = ih * ow;
+                int j = 0;
+                for (; j < lo; j++) RowScalar(row, g, j, out rowMax[rb + j], out rowIdx[rb + j]);
+                for (; j <= hiEx - 8; j += 8)
+                {
+                    var c0 = Vector256.Create(j * g.SW - g.PW) + lane;
+                    var best = Avx2.GatherVector256(row, c0, 4);
+                    var bi = c0;
+                    for (int kw = 1; kw < g.KW; kw++)
+                    {
+                        var c = c0 + Vector256.Create(kw * g.DW);
+                        Pick(ref best, ref bi, Avx2.GatherVector256(row, c, 4), c);
+                    }
+                    best.StoreUnsafe(ref rowMax[rb + j]);
+                    bi.StoreUnsafe(ref rowIdx[rb + j]);
+                }
+                for (; j < ow; j++) RowScalar(row, g, j, out rowMax[rb + j], out rowIdx[rb + j]);
+            }
+        }
+        ref float yr = ref MemoryMarshal.GetReference(y);
+        ref int ir = ref MemoryMarshal.GetReference(idx);
+        for (int oh = 0; oh < g.OH; oh++)
+        {
+            int o = oh * ow, hs = oh * g.SH - g.PH;
+            int kh0 = 0;
+            while (kh0 < g.KH && (uint)(hs + kh0 * g.DH) >= (uint)g.H) kh0++;
+            if (kh0 == g.KH)
+            {
+                y.Slice(o, ow).Fill(float.NegativeInfinity);
+                idx.Slice(o, ow).Fill(-1);
+                continue;
+            }
+            int j = 0;
+            for (; j <= ow - 8; j += 8)
+            {
+                int ih = hs + kh0 * g.DH;
+                var best = Vector256.LoadUnsafe(ref rowMax[ih * ow + j]);
+                var bi = Vector256.LoadUnsafe(ref rowIdx[ih * ow + j]) + Vector256.Create(ih * w);
+                for (int kh = kh0 + 1; kh < g.KH; kh++)
+                {
+                    ih = hs + kh * g.DH;
+                    if ((uint)ih >= (uint)g.H) continue;
+                    Pick(ref best, ref bi, Vector256.LoadUnsafe(ref rowMax[ih * ow + j]), Vector256.LoadUnsafe(ref rowIdx[ih * ow + j]) + Vector256.Create(ih * w));
+                }
+                best.StoreUnsafe(ref yr, (nuint)(o + j));
+                bi.StoreUnsafe(ref ir, (nuint)(o + j));
+            }
+            for (; j < ow; j++)
+            {
+                int ih = hs + kh0 * g.DH;
+                float best = rowMax[ih * ow + j];
+                int bi = rowIdx[ih * ow + j] + ih * w;
+                for (int kh = kh0 + 1; kh < g.KH; kh++)
+                {
+                    ih = hs + kh * g.DH;
+                    if ((uint)ih >= (uint)g.H) continue;
+                    float v = rowMax[ih * ow + j];
+                    if (v > best || float.IsNaN(v)) { best = v; bi = rowIdx[ih * ow + j] + ih * w; }
+                }
+                y[o + j] = best;
+                idx[o + j] = bi;
+            }
+        }
+    }
+
+    /// <summary>First maximum of output column j's window inside one row (skipping padding); column index, or -1 with -inf when the window is all padding.</summary>
+    static unsafe void RowScalar(float* row, PoolGeom g, int j, out float best, out int bi)
+    {
+        best = float.NegativeInfinity;
+        bi = -1;
+        int ws = j * g.SW - g.PW;
+        for (int kw = 0; kw < g.KW; kw++)
+        {
+            int iw = ws + kw * g.DW;
+            if ((uint)iw >= (uint)g.W) continue;
+            float v = row[iw];
+            if (bi < 0 || v > best || float.IsNaN(v)) { best = v; bi = iw; }
+        }
     }
 
     static void MaxPlane(ReadOnlySpan<float> x, Span<float> y, Span<int> idx, PoolGeom g)
@@ -337,8 +442,17 @@ internal static class Pool
     {
         if (divisorOverride <= 0 && AvgTinyPlanes(x, xOff, y, g)) return;
         int hw = g.H * g.W, ohw = g.OH * g.OW;
+        // PyTorch's divisor is (window rows) x (window columns), each counted with or without padding: separable.
+        var rows = AvgAxis(g.OH, g.H, g.KH, g.SH, g.PH, countIncludePad);
+        var cols = AvgAxis(g.OW, g.W, g.KW, g.SW, g.PW, countIncludePad);
+        if (divisorOverride > 0)
+        {
+            Array.Fill(rows.Inv, 1f / divisorOverride);
+            Array.Fill(cols.Inv, 1f);
+        }
         Threading.ForRange(g.Planes, MinPlanes(hw), (p0, p1) =>
         {
+            float[]? rowSums = null;
             for (int p = p0; p < p1; p++)
             {
                 var xp = x.AsSpan(xOff + p * hw, hw);
@@ -346,19 +460,86 @@ internal static class Pool
                 if (g.Is2x2 && divisorOverride <= 0) Avg2x2(xp, yp, g);
                 else
                 {
-                    int o = 0;
-                    for (int oh = 0; oh < g.OH; oh++)
-                        for (int ow = 0; ow < g.OW; ow++, o++)
-                        {
-                            float inv = AvgWindow(g, oh * g.SH - g.PH, ow * g.SW - g.PW, countIncludePad, divisorOverride, out int h0, out int h1, out int w0, out int w1);
-                            float s = 0f;
-                            for (int ih = h0; ih < h1; ih++)
-                                for (int iw = w0; iw < w1; iw++) s += xp[ih * g.W + iw];
-                            yp[o] = s * inv;
-                        }
+                    rowSums ??= GC.AllocateUninitializedArray<float>(g.H * g.OW);
+                    AvgPlaneSeparable(xp, yp, g, rows, cols, rowSums);
                 }
             }
         });
+    }
+
+    /// <summary>Per output index along one axis: the valid input range [Lo, Hi) and this axis' factor of 1/divisor.</summary>
+    internal readonly record struct AvgAxisInfo(int[] Lo, int[] Hi, float[] Inv);
+
+    static AvgAxisInfo AvgAxis(int outSize, int inSize, int k, int s, int p, bool countIncludePad)
+    {
+        var a = new AvgAxisInfo(new int[outSize], new int[outSize], new float[outSize]);
+        for (int o = 0; o < outSize; o++)
+        {
+            int st = o * s - p, en = Math.Min(st + k, inSize + p);
+            int lo = Math.Max(st, 0), hi = Math.Min(en, inSize);
+            a.Lo[o] = lo; a.Hi[o] = hi;
+            int cnt = countIncludePad ? en - st : hi - lo;
+            a.Inv[o] = cnt > 0 ? 1f / cnt : 0f;
+        }
+        return a;
+    }
+
+    /// <summary>Any average window in two passes: per input row, each output column's window sum (gathered 8 at a time inside the row); then per output, the sum over its rows times the separable 1/divisor.</summary>
+    static unsafe void AvgPlaneSeparable(ReadOnlySpan<float> x, Span<float> y, PoolGeom g, AvgAxisInfo rows, AvgAxisInfo cols, float[] rowSums)
+    {
+        int w = g.W, ow = g.OW;
+        int lo = Math.Min(ow, (g.PW + g.SW - 1) / g.SW);
+        int lastFull = w - g.KW + g.PW;   // window start column (+ p) must leave k columns inside the row
+        int hiEx = Math.Max(lo, Math.Min(ow, lastFull >= 0 ? lastFull / g.SW + 1 : 0));
+        var lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * g.SW;
+        bool gather = Avx2.IsSupported;
+        fixed (float* xp0 = x)
+        {
+            for (int ih = 0; ih < g.H; ih++)
+            {
+                float* row = xp0 + ih * w;
+                int rb = ih * ow, j = 0;
+                if (gather)
+                {
+                    for (; j < lo; j++) rowSums[rb + j] = SumCols(row, cols.Lo[j], cols.Hi[j]);
+                    for (; j <= hiEx - 8; j += 8)
+                    {
+                        var c0 = Vector256.Create(j * g.SW - g.PW) + lane;
+                        var acc = Avx2.GatherVector256(row, c0, 4);
+                        for (int kw = 1; kw < g.KW; kw++) acc += Avx2.GatherVector256(row, c0 + Vector256.Create(kw), 4);
+                        acc.StoreUnsafe(ref rowSums[rb + j]);
+                    }
+                }
+                for (; j < ow; j++) rowSums[rb + j] = SumCols(row, cols.Lo[j], cols.Hi[j]);
+            }
+        }
+        ref float yr = ref MemoryMarshal.GetReference(y);
+        for (int oh = 0; oh < g.OH; oh++)
+        {
+            int o = oh * ow, r0 = rows.Lo[oh], r1 = rows.Hi[oh];
+            float ri = rows.Inv[oh];
+            int j = 0;
+            if (Vector256.IsHardwareAccelerated)
+                for (; j <= ow - 8; j += 8)
+                {
+                    var acc = Vector256<float>.Zero;
+                    for (int ih = r0; ih < r1; ih++) acc += Vector256.LoadUnsafe(ref rowSums[ih * ow + j]);
+                    (acc * Vector256.LoadUnsafe(ref cols.Inv[j]) * ri).StoreUnsafe(ref yr, (nuint)(o + j));
+                }
+            for (; j < ow; j++)
+            {
+                float acc = 0f;
+                for (int ih = r0; ih < r1; ih++) acc += rowSums[ih * ow + j];
+                y[o + j] = acc * cols.Inv[j] * ri;
+            }
+        }
+    }
+
+    static unsafe float SumCols(float* row, int lo, int hi)
+    {
+        float s = 0f;
+        for (int c = lo; c < hi; c++) s += row[c];
+        return s;
     }
 
     static void Avg2x2(ReadOnlySpan<float> x, Span<float> y, PoolGeom g)
