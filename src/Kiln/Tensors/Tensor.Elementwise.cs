@@ -196,7 +196,12 @@ public sealed partial class Tensor
     }
 
     /// <summary>x where x &gt; 0, slope * x elsewhere (so the gradient at 0 is the slope, as PyTorch).</summary>
-    public Tensor LeakyRelu(float negativeSlope = 0.01f) => Where(this > 0f, this, this * negativeSlope);
+    public Tensor LeakyRelu(float negativeSlope = 0.01f)
+    {
+        // One pass forward; backward g * (x > 0 ? 1 : slope), the local slope in one pass (PyTorch's rule at 0: slope).
+        var r = Binary<Ops.LeakyRelu>(this, ScalarLike(negativeSlope), "LeakyRelu");
+        return Record(r, "LeakyRelu", this, g => g * Binary<Ops.LeakyReluSlope>(this, ScalarLike(negativeSlope), "LeakyRelu"), this);
+    }
 
     /// <summary>Clamps into [min, max]; either bound may be null. The gradient passes where min &lt;= x &lt;= max.</summary>
     public Tensor Clamp(float? min = null, float? max = null)
