@@ -27,7 +27,7 @@ public static class ConvBlocks
     /// </summary>
     public static Sequential Deconv(int ni, int nf, int ks = 3, bool act = true, Generator? generator = null)
     {
-        var layers = new Sequential(new NearestUpsample2x(), new Conv2d(ni, nf, ks, 1, ks / 2, generator: generator));
+        var layers = new Sequential(new UpsamplingNearest2d(2), new Conv2d(ni, nf, ks, 1, ks / 2, generator: generator));
         if (act) layers.Add(new ReLU());
         return layers;
     }
@@ -43,20 +43,4 @@ public static class ConvBlocks
         Conv(16, 16, generator: generator),
         Conv(16, 10, act: false, generator: generator),
         new Flatten());
-
-    /// <summary>
-    /// Nearest-neighbour 2x upsampling [N, C, H, W] -> [N, C, 2H, 2W] (each pixel copied into a 2x2 block), built from views
-    /// (unsqueeze, expand, reshape) so autograd sums each block's gradient back. Kept private to deconv: the public
-    /// UpsamplingNearest2d layer belongs with the other shape layers.
-    /// </summary>
-    sealed class NearestUpsample2x : Module
-    {
-        public override Tensor Forward(Tensor x)
-        {
-            if (x.Dim != 4)
-                throw new ArgumentException($"Deconv: nearest 2x upsampling expects [N, C, H, W], got {Shapes.Str(x.Shape)}");
-            int n = x.Size(0), c = x.Size(1), h = x.Size(2), w = x.Size(3);
-            return x.Unsqueeze(3).Unsqueeze(5).Expand(n, c, h, 2, w, 2).Reshape(n, c, 2 * h, 2 * w);
-        }
-    }
 }
