@@ -54,6 +54,7 @@ switch (mode)
     case "conv": rc = ConvBench.Run(threads, filter); break;
     case "data": rc = DataBench.Run(); break; // issue 5: DataLoader batches/s of augmented Fashion-MNIST batches of 1024, 0/1/2 workers
     case "normpool": rc = NormPoolBench.Run(threads, filter); break;
+    case "train": rc = TrainStepBench.Run(threads, filter); break; // issue 8: a training step of lesson 18's models, batch 1024
     case "all": rc = GemmBench.Run(threads) | Lesson8Bench.Run() | RunSmall(); break;
     default: Console.Error.WriteLine($"unknown mode '{mode}' (gemm | small | lesson8 | mlp | all | bdn)"); return 2;
 }
