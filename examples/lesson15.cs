@@ -121,6 +121,11 @@ var aeLearn = new TrainLearner(ae, aeDls, (p, y) => F.MseLoss(p, y), lr: 0.01,
     callbacks: [new MetricsCallback(), new ProgressCallback()]);
 Console.WriteLine("SGD lr 0.01 (the lesson: slow and fiddly, [nb] 0.136 -> 0.124 in 5 epochs, then lr 0.1: 0.108 .. 0.034):");
 aeLearn.Fit(quick ? 1 : 5, lr: 0.01);
+if (!quick)
+{
+    Console.WriteLine("then SGD lr 0.1 for 5 more epochs:");
+    aeLearn.Fit(5, lr: 0.1);
+}
 // The lesson's better recipe: AdamW lr 0.01 and without the 8-channel level.
 Tensor.ManualSeed(42);
 ae = new Sequential(new ZeroPad2d(2), Conv(1, 2), Conv(2, 4), Deconv(4, 2), Deconv(2, 1, act: false), new ZeroPad2d(-2), new Sigmoid());
