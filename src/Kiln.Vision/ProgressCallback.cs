@@ -19,6 +19,7 @@ public sealed class ProgressCallback : Callback
     readonly bool _interactive;
 
     MetricsCallback? _metrics;
+    bool _active;
     Action<EpochStats>? _savedLog;
     EpochStats? _pendingTrain;
     int[] _widths = [];
@@ -63,6 +64,9 @@ public sealed class ProgressCallback : Callback
     /// <inheritdoc/>
     public override void BeforeFit(Learner learn)
     {
+        // Prediction passes (GetPreds, TTA) are not training progress: no bars, no table rows.
+        _active = learn.FitTrains;
+        if (!_active) return;
         _metrics = learn.Get<MetricsCallback>();
         if (_metrics != null)
         {
@@ -112,6 +116,7 @@ public sealed class ProgressCallback : Callback
     /// <inheritdoc/>
     public override void BeforeEpoch(Learner learn)
     {
+        if (!_active) return;
         _lossSum = _lossN = 0;
         _watch.Restart();
         if (learn.Training && _pendingTrain != null)
@@ -131,6 +136,7 @@ public sealed class ProgressCallback : Callback
     /// <inheritdoc/>
     public override void AfterBatch(Learner learn)
     {
+        if (!_active) return;
         double loss = learn.Loss!.Item();
         if (learn.Training) TrainLosses.Add(loss);
         _lossSum += loss * learn.Batch!.Size;
@@ -147,6 +153,7 @@ public sealed class ProgressCallback : Callback
     /// <inheritdoc/>
     public override void AfterEpoch(Learner learn)
     {
+        if (!_active) return;
         if (_metrics == null)
             OnStats(new EpochStats(learn.Epoch, learn.Training, _lossN == 0 ? double.NaN : _lossSum / _lossN, new Dictionary<string, double>(), _watch.Elapsed));
         if (learn.Training) return;
@@ -197,6 +204,8 @@ public sealed class ProgressCallback : Callback
     /// <inheritdoc/>
     public override void CleanupFit(Learner learn)
     {
+        if (!_active) return;
+        _active = false;
         if (_pendingTrain != null) EmitRow(_pendingTrain, null);
         _pendingTrain = null;
         if (_epochTask is { } e && learn.Epoch >= learn.NEpochs) e.Value = e.MaxValue;

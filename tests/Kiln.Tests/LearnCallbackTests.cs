@@ -93,6 +93,25 @@ public class LearnCallbackTests
     }
 
     [Fact]
+    public void Recorder_KeepsTheTrainingRecord_ThroughPredictionPasses()
+    {
+        var (train, valid) = Loaders();
+        var rec = new Recorder();
+        var learn = new TrainLearner(Mlp(1), train, valid, CrossEntropy, 0.1, [new MetricsCallback(new Accuracy()) { Log = null }, rec]);
+        learn.Fit(2);
+        var losses = rec.Losses.ToArray();
+        var values = rec.Values.Select(v => v.ToArray()).ToArray();
+        Assert.Equal(6, losses.Length);
+        Assert.Equal(2, values.Length);
+        learn.GetPreds();
+        learn.Fit(1, train: false); // a validation-only pass
+        Assert.Equal(losses, rec.Losses.ToArray());
+        Assert.Equal(values, rec.Values.Select(v => v.ToArray()).ToArray());
+        learn.Fit(1); // the next training fit starts afresh
+        Assert.Equal(3, rec.Losses.Count);
+    }
+
+    [Fact]
     public void BatchSchedCallback_StepsOncePerTrainingBatch()
     {
         var (train, valid) = Loaders();

@@ -42,6 +42,22 @@ public class PlotProgressTests
     }
 
     [Fact]
+    public void PredictionPasses_PrintNothing_AndLeaveTheMetricsLogAlone()
+    {
+        var sw = new StringWriter();
+        var seen = new List<EpochStats>();
+        var mc = new MetricsCallback(new Accuracy()) { Log = seen.Add };
+        var learn = NewLearner(mc);
+        learn.Add(new ProgressCallback(plainOut: sw));
+        learn.Fit(1);
+        int printed = sw.ToString().Length;
+        Assert.True(printed > 0);
+        learn.GetPreds();
+        Assert.Equal(printed, sw.ToString().Length);
+        Assert.Single(seen); // the prediction pass went to the metrics' own log, not to the progress table
+    }
+
+    [Fact]
     public void TrainingOnlyFit_StillPrintsRows()
     {
         var sw = new StringWriter();

@@ -7,7 +7,8 @@ namespace Kiln.Learn;
 /// <summary>
 /// Records, for every training batch, the lr and momentum the optimizer step used (group 0; momentum is "momentum" or
 /// Adam's "beta1") and the loss; after each epoch a row of <see cref="Values"/>: train loss, valid loss and the metrics
-/// of <see cref="MetricsCallback"/> if there is one (lesson 4's recorder.values). Each fit starts a fresh record.
+/// of <see cref="MetricsCallback"/> if there is one (lesson 4's recorder.values). Each training fit starts a fresh record;
+/// fits that do not train (GetPreds, TTA, validation only) leave it as it is.
 /// </summary>
 public sealed class Recorder : Callback
 {
@@ -32,7 +33,8 @@ public sealed class Recorder : Callback
     /// <inheritdoc/>
     public override void BeforeFit(Learner learn)
     {
-        // Each fit starts a new record (an LR-finder run or GetPreds does not mix into the next fit's curves).
+        if (!learn.FitTrains) return;
+        // Each training fit starts a new record (an LR-finder run does not mix into the next fit's curves).
         Lrs.Clear();
         Moms.Clear();
         Losses.Clear();
@@ -47,6 +49,7 @@ public sealed class Recorder : Callback
     /// <inheritdoc/>
     public override void BeforeEpoch(Learner learn)
     {
+        if (!learn.FitTrains) return;
         if (learn.Training && _pending) AddRow(learn, double.NaN); // the previous epoch had no validation pass
         _lossSum = 0;
         _lossN = 0;
@@ -55,7 +58,7 @@ public sealed class Recorder : Callback
     /// <inheritdoc/>
     public override void CleanupFit(Learner learn)
     {
-        if (_pending) AddRow(learn, double.NaN);
+        if (learn.FitTrains && _pending) AddRow(learn, double.NaN);
     }
 
     /// <inheritdoc/>
@@ -69,6 +72,7 @@ public sealed class Recorder : Callback
     /// <inheritdoc/>
     public override void AfterBatch(Learner learn)
     {
+        if (!learn.FitTrains) return;
         double loss = learn.Loss!.Item();
         int n = learn.Batch!.Size;
         _lossSum += loss * n;
@@ -79,6 +83,7 @@ public sealed class Recorder : Callback
     /// <inheritdoc/>
     public override void AfterEpoch(Learner learn)
     {
+        if (!learn.FitTrains) return;
         double mean = _lossN == 0 ? double.NaN : _lossSum / _lossN;
         if (learn.Training)
         {

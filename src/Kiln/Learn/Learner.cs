@@ -139,6 +139,9 @@ public class Learner
     public Tensor? Loss { get; set; }
     /// <summary>True during a training pass, false during validation.</summary>
     public bool Training { get; private set; }
+
+    /// <summary>Whether the current fit trains (false for prediction passes such as GetPreds, TTA and validation-only fits).</summary>
+    public bool FitTrains { get; private set; }
     /// <summary>The loader of the current pass.</summary>
     public IBatchLoader? Dl { get; private set; }
 
@@ -197,6 +200,7 @@ public class Learner
         {
             NEpochs = nEpochs;
             StartEpoch = startEpoch;
+            FitTrains = train;
             Opt = OptFunc(Model.Parameters(), lr ?? Lr);
             // Only a training fit takes the pending state, so GetPreds after Checkpoint.Load does not use it up.
             if (train && PendingOptimizerState is { } state)
