@@ -441,20 +441,10 @@ internal static unsafe class Conv
         public static Workspace Get(long cols, long tmp, long pad)
         {
             var ws = t_current ??= new Workspace();
-            Ensure(ref ws.Cols, ref ws._capCols, cols);
-            Ensure(ref ws.Tmp, ref ws._capTmp, tmp);
-            Ensure(ref ws.Pad, ref ws._capPad, pad);
+            AlignedBuffer.Ensure(ref ws.Cols, ref ws._capCols, cols);
+            AlignedBuffer.Ensure(ref ws.Tmp, ref ws._capTmp, tmp);
+            AlignedBuffer.Ensure(ref ws.Pad, ref ws._capPad, pad);
             return ws;
-        }
-
-        static void Ensure(ref float* p, ref long cap, long need)
-        {
-            if (need <= cap) return;
-            NativeMemory.AlignedFree(p);
-            p = null;
-            cap = 0;
-            p = (float*)NativeMemory.AlignedAlloc((nuint)(Math.Max(need, 16) * sizeof(float)), 64);
-            cap = need;
         }
 
         ~Workspace()

@@ -531,20 +531,10 @@ public static unsafe class Gemm
         public static Workspace Get(long a, long b, long tile)
         {
             var ws = t_current ??= new Workspace();
-            Ensure(ref ws.A, ref ws._capA, a);
-            Ensure(ref ws.B, ref ws._capB, b);
-            Ensure(ref ws.Tile, ref ws._capTile, tile);
+            AlignedBuffer.Ensure(ref ws.A, ref ws._capA, a);
+            AlignedBuffer.Ensure(ref ws.B, ref ws._capB, b);
+            AlignedBuffer.Ensure(ref ws.Tile, ref ws._capTile, tile);
             return ws;
-        }
-
-        static void Ensure(ref float* p, ref long cap, long need)
-        {
-            if (need <= cap) return;
-            NativeMemory.AlignedFree(p);
-            p = null;
-            cap = 0;
-            p = (float*)NativeMemory.AlignedAlloc((nuint)(need * sizeof(float)), 64);
-            cap = need;
         }
 
         ~Workspace()
