@@ -356,6 +356,29 @@ public sealed class NnModuleTests
         GradCheck.Assert(t => new GeneralRelu(sub: 0.4f).Call(t[0]), x);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(65)]
+    [InlineData(257 * 300)] // above the threaded kernel's chunk size
+    public void Lesson18s_GeneralRelu_fused_pass_equals_leaky_relu_minus_sub_with_the_same_gradient(int n)
+    {
+        Tensor.ManualSeed(n);
+        var baseX = Tensor.Randn(2, n);
+        var x = baseX.T;                       // non-contiguous
+        var fused = F.GeneralRelu(x, 0.1f, 0.4f);
+        var composed = x.LeakyRelu(0.1f) - 0.4f;
+        Assert.Equal(composed.ToArray(), fused.ToArray());
+
+        var a = baseX.Clone().RequiresGradInPlace();
+        var b = baseX.Clone().RequiresGradInPlace();
+        var g = Tensor.Randn(n, 2);
+        (F.GeneralRelu(a.T, 0.1f, 0.4f) * g).Sum().Backward();
+        ((b.T.LeakyRelu(0.1f) - 0.4f) * g).Sum().Backward();
+        Assert.Equal(b.Grad!.ToArray(), a.Grad!.ToArray());
+        if (n <= 65) GradCheck.Assert(t => F.GeneralRelu(t[0], 0.1f, 0.4f), AwayFrom(40, n, 0f));
+    }
+
     [Fact]
     public void LeakyReLU_scales_negatives_and_its_gradient_matches_finite_differences()
     {
