@@ -1,4 +1,3 @@
-using System.Numerics;
 using System.Numerics.Tensors;
 
 namespace Kiln.Kernels;
@@ -96,62 +95,6 @@ internal static class Ops
         public static void Invoke(float x, ReadOnlySpan<float> y, Span<float> d) => TensorPrimitives.Min(y, x, d);
         public static bool IntClosed => true;
         public static int InvokeInt(int x, int y) => Math.Min(x, y);
-    }
-
-    /// <summary>Leaky ReLU with the slope as the scalar operand: x where x &gt; 0, slope*x elsewhere (NaN stays NaN).</summary>
-    public struct LeakyRelu : IBinaryOp
-    {
-        public static float Invoke(float x, float slope) => x > 0f ? x : x * slope;
-        public static void Invoke(ReadOnlySpan<float> x, ReadOnlySpan<float> slope, Span<float> d)
-        {
-            for (int i = 0; i < d.Length; i++) d[i] = Invoke(x[i], slope[i]);
-        }
-        public static void Invoke(ReadOnlySpan<float> x, float slope, Span<float> d)
-        {
-            int i = 0;
-            if (Vector.IsHardwareAccelerated)
-            {
-                var s = new Vector<float>(slope);
-                for (; i <= d.Length - Vector<float>.Count; i += Vector<float>.Count)
-                {
-                    var v = new Vector<float>(x[i..]);
-                    Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<float>.Zero), v, v * s).CopyTo(d[i..]);
-                }
-            }
-            for (; i < d.Length; i++) d[i] = Invoke(x[i], slope);
-        }
-        public static void Invoke(float x, ReadOnlySpan<float> slope, Span<float> d)
-        {
-            for (int i = 0; i < d.Length; i++) d[i] = Invoke(x, slope[i]);
-        }
-    }
-
-    /// <summary>Leaky ReLU's local derivative with the slope as the scalar operand: 1 where x &gt; 0, slope elsewhere.</summary>
-    public struct LeakyReluSlope : IBinaryOp
-    {
-        public static float Invoke(float x, float slope) => x > 0f ? 1f : slope;
-        public static void Invoke(ReadOnlySpan<float> x, ReadOnlySpan<float> slope, Span<float> d)
-        {
-            for (int i = 0; i < d.Length; i++) d[i] = Invoke(x[i], slope[i]);
-        }
-        public static void Invoke(ReadOnlySpan<float> x, float slope, Span<float> d)
-        {
-            int i = 0;
-            if (Vector.IsHardwareAccelerated)
-            {
-                var s = new Vector<float>(slope);
-                for (; i <= d.Length - Vector<float>.Count; i += Vector<float>.Count)
-                {
-                    var v = new Vector<float>(x[i..]);
-                    Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<float>.Zero), Vector<float>.One, s).CopyTo(d[i..]);
-                }
-            }
-            for (; i < d.Length; i++) d[i] = Invoke(x[i], slope);
-        }
-        public static void Invoke(float x, ReadOnlySpan<float> slope, Span<float> d)
-        {
-            for (int i = 0; i < d.Length; i++) d[i] = Invoke(x, slope[i]);
-        }
     }
 
     /// <summary>ReLU's backward in one pass: x is the incoming gradient, y the ReLU output; passes x where y &gt; 0.</summary>

@@ -17,26 +17,11 @@ public static partial class F
     {
         // Lesson 18's form (a leak, no clamp) as one fused pass forward and one backward: it runs on every activation of
         // the lesson's models, where the two-op form cost two full passes and an extra tensor each way.
-        if (leak is float lk && lk >= 0 && maxv is null && x.DType == DType.Float32) return LeakySub(x, lk, sub ?? 0f);
+        if (leak is float lk && maxv is null) return x.LeakyReluShifted(lk, sub ?? 0f);
         var y = leak is float l ? x.LeakyRelu(l) : x.Relu();
         if (sub is float s) y = y - s;
         if (maxv is float m) y = y.ClampMax(m);
         return y;
-    }
-
-    // (x > 0 ? x : leak*x) - sub; backward g * (x > 0 ? 1 : leak), from the saved contiguous input.
-    static Tensor LeakySub(Tensor x, float leak, float sub)
-    {
-        var xc = x.Contiguous();
-        var y = Tensor.Empty(xc._shape);
-        Kernels.Activations.LeakySub(xc.Storage.Floats!, xc._offset, y.Storage.Floats!, y.Numel, leak, sub);
-        return Tensor.Record(y, "GeneralRelu", x, g =>
-        {
-            var gc = g.Contiguous();
-            var d = Tensor.Empty(gc._shape);
-            Kernels.Activations.LeakyGrad(gc.Storage.Floats!, gc._offset, xc.Storage.Floats!, xc._offset, d.Storage.Floats!, d.Numel, leak);
-            return d;
-        }, xc);
     }
 
     /// <summary>Logistic sigmoid.</summary>

@@ -196,11 +196,24 @@ public sealed partial class Tensor
     }
 
     /// <summary>x where x &gt; 0, slope * x elsewhere (so the gradient at 0 is the slope, as PyTorch).</summary>
-    public Tensor LeakyRelu(float negativeSlope = 0.01f)
+    public Tensor LeakyRelu(float negativeSlope = 0.01f) => LeakyReluShifted(negativeSlope, 0f);
+
+    /// <summary>
+    /// (x &gt; 0 ? x : slope*x) - shift in one pass (LeakyRelu, and lesson 18's GeneralRelu with its sub); backward
+    /// g * (x &gt; 0 ? 1 : slope) in one pass from the saved input (PyTorch's rule at 0: the slope).
+    /// </summary>
+    internal Tensor LeakyReluShifted(float slope, float shift)
     {
-        // One pass forward; backward g * (x > 0 ? 1 : slope), the local slope in one pass (PyTorch's rule at 0: slope).
-        var r = Binary<Ops.LeakyRelu>(this, ScalarLike(negativeSlope), "LeakyRelu");
-        return Record(r, "LeakyRelu", this, g => g * Binary<Ops.LeakyReluSlope>(this, ScalarLike(negativeSlope), "LeakyRelu"), this);
+        var xc = (DType == DType.Float32 ? this : Float()).Contiguous();
+        var y = Empty(xc._shape);
+        Activations.LeakySub(xc.Storage.Floats!, xc._offset, y.Storage.Floats!, y.Numel, slope, shift);
+        return Record(y, "LeakyRelu", this, g =>
+        {
+            var gc = g.Contiguous();
+            var d = Empty(gc._shape);
+            Activations.LeakyGrad(gc.Storage.Floats!, gc._offset, xc.Storage.Floats!, xc._offset, d.Storage.Floats!, d.Numel, slope);
+            return d;
+        }, xc);
     }
 
     /// <summary>Clamps into [min, max]; either bound may be null. The gradient passes where min &lt;= x &lt;= max.</summary>
