@@ -145,7 +145,7 @@ internal static class ModelCommands
             string a = pr.GetValue(aug)!;
             var o = new TrainOptions
             {
-                Augment = a is "none" or "" ? [] : a.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+                Augment = TrainOptions.ParseAugment(a),
                 Seed = pr.GetValue(seed), Out = pr.GetValue(output)!, DataDir = pr.GetValue(dataDir), BatchSize = Math.Max(1, pr.GetValue(n)), Workers = 0,
             };
             o.Validate();

@@ -48,7 +48,7 @@ internal static class TrainCommand
                 BatchSize = pr.GetValue(bs), Lr = lrValue, Optimizer = pr.GetValue(opt)!, WeightDecay = pr.GetValue(wd),
                 Schedule = pr.GetValue(sched)!, Tta = pr.GetValue(tta), Seed = pr.GetValue(seed), Out = pr.GetValue(output)!,
                 Threads = pr.GetValue(threads), Workers = pr.GetValue(workers), Limit = pr.GetValue(limit), Dropout = pr.GetValue(dropout),
-                Augment = augText is "none" or "" ? [] : augText.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+                Augment = TrainOptions.ParseAugment(augText),
             };
             return Run(options, pr.GetValue(plain));
         });

@@ -49,6 +49,10 @@ public sealed record TrainOptions
     /// <summary>Dropout for the GAP models (0: none).</summary>
     public double Dropout { get; init; }
 
+    /// <summary>The --aug option's list: comma-separated names, or "none" / empty for no augmentation.</summary>
+    public static IReadOnlyList<string> ParseAugment(string text) =>
+        text is "none" or "" ? [] : text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+
     /// <summary>Throws ArgumentException naming the first bad value.</summary>
     public void Validate()
     {
