@@ -39,16 +39,29 @@ internal static class Norm
         if (s >= SegmentMin)
         {
             SegmentSums(n, c, s, (i, ch) => SegShifted(x.AsSpan(xOff + (i * c + ch) * s, s), k[ch]), mean, var);
-            double mm = (double)n * s;
-            for (int ch = 0; ch < c; ch++)
-            {
-                double mu = mean[ch] / mm;
-                var[ch] = Math.Max(0.0, var[ch] / mm - mu * mu);
-                mean[ch] = k[ch] + mu;
-            }
-            return;
         }
-        var kExp = Expand(k, s);
+        else
+        {
+            var kExp = Expand(k, s);
+            RowPairSums(n, c, s, (i, a1, a2) => AccShifted(x.AsSpan(xOff + i * r, r), kExp, a1, a2), mean, var);
+        }
+        double mm = (double)n * s;
+        for (int ch = 0; ch < c; ch++)
+        {
+            double mu = mean[ch] / mm;
+            var[ch] = Math.Max(0.0, var[ch] / mm - mu * mu);
+            mean[ch] = k[ch] + mu;
+        }
+    }
+
+    /// <summary>
+    /// The row-wise path of the per-channel reductions: rows [C*S] of n samples split into chunks over threads, each chunk
+    /// accumulating two per-position float arrays with accRow(sample, acc1, acc2); then per channel, in double, the sums
+    /// over positions and chunks into sum1 and sum2.
+    /// </summary>
+    static void RowPairSums(int n, int c, int s, Action<int, float[], float[]> accRow, double[] sum1, double[] sum2)
+    {
+        int r = c * s;
         int chunks = Chunks(n, (long)n * r);
         var s1 = new float[chunks][];
         var s2 = new float[chunks][];
@@ -57,11 +70,10 @@ internal static class Norm
             int n0 = (int)((long)n * q / chunks), n1 = (int)((long)n * (q + 1) / chunks);
             var a1 = new float[r];
             var a2 = new float[r];
-            for (int i = n0; i < n1; i++) AccShifted(x.AsSpan(xOff + i * r, r), kExp, a1, a2);
+            for (int i = n0; i < n1; i++) accRow(i, a1, a2);
             s1[q] = a1;
             s2[q] = a2;
         });
-        double m = (double)n * s;
         for (int ch = 0; ch < c; ch++)
         {
             double t1 = 0, t2 = 0;
@@ -70,9 +82,8 @@ internal static class Norm
                 t1 += SumD(s1[q].AsSpan(ch * s, s));
                 t2 += SumD(s2[q].AsSpan(ch * s, s));
             }
-            double mu = t1 / m;
-            mean[ch] = k[ch] + mu;
-            var[ch] = Math.Max(0.0, t2 / m - mu * mu);
+            sum1[ch] = t1;
+            sum2[ch] = t2;
         }
     }
 
@@ -334,29 +345,7 @@ internal static class Norm
             return;
         }
         var mExp = Expand(mean, s);
-        int chunks = Chunks(n, (long)n * r);
-        var s1 = new float[chunks][];
-        var s2 = new float[chunks][];
-        Threading.For(chunks, q =>
-        {
-            int n0 = (int)((long)n * q / chunks), n1 = (int)((long)n * (q + 1) / chunks);
-            var a1 = new float[r];
-            var a2 = new float[r];
-            for (int i = n0; i < n1; i++) AccGrad(g.AsSpan(gOff + i * r, r), x.AsSpan(xOff + i * r, r), mExp, a1, a2);
-            s1[q] = a1;
-            s2[q] = a2;
-        });
-        for (int ch = 0; ch < c; ch++)
-        {
-            double t1 = 0, t2 = 0;
-            for (int q = 0; q < chunks; q++)
-            {
-                t1 += SumD(s1[q].AsSpan(ch * s, s));
-                t2 += SumD(s2[q].AsSpan(ch * s, s));
-            }
-            sumG[ch] = t1;
-            sumGx[ch] = t2;
-        }
+        RowPairSums(n, c, s, (i, a1, a2) => AccGrad(g.AsSpan(gOff + i * r, r), x.AsSpan(xOff + i * r, r), mExp, a1, a2), sumG, sumGx);
     }
 
     /// <summary>dx = a[c] * g + b[c] * x + d[c] over [N, C, S] (the closed-form batch-norm input gradient).</summary>
