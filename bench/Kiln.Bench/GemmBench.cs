@@ -89,7 +89,7 @@ sealed class GemmCase : IDisposable
 
 static class GemmBench
 {
-    public static int Run(int[] threads)
+    public static int Run(int[] threads, string? filter = null)
     {
         Console.WriteLine();
         Console.WriteLine($"GEMM, fp32, row-major. GFLOPS = 2mnk / per-call time; med = median call, best = fastest call. " +
@@ -106,7 +106,7 @@ static class GemmBench
             Console.WriteLine();
             Console.WriteLine("| shape | threads | Kiln GFLOPS med (best) | torch.matmul GFLOPS med (best) | torch out= GFLOPS med (best) | Kiln/Torch | rel.diff |");
             Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
-            foreach (var s in GemmShape.All)
+            foreach (var s in GemmShape.All.Where(x => filter == null || filter.Split('|').Contains(x.Label)))
             {
                 using var gc = new GemmCase(s);
                 var kiln = new Contestant("Kiln", gc.Kiln);
@@ -125,5 +125,29 @@ static class GemmBench
         }
         if (!allOk) Console.WriteLine("\nERROR: Kiln and TorchSharp disagree on at least one shape (rel.diff >= 1e-4).");
         return allOk ? 0 : 1;
+    }
+
+    /// <summary>Tuning aid: Kiln alone on the given shapes with several block configurations ("Kc,Mc,Nc" separated by ';'),
+    /// timed interleaved like the torch comparison so machine noise hits them alike.</summary>
+    public static int Tune(int threads, string labels, string cfgs)
+    {
+        Env.SetThreads(threads);
+        var baseCfg = Gemm.Current;
+        foreach (var label in labels.Split('|'))
+        {
+            var s = GemmShape.All.First(x => x.Label == label);
+            using var gc = new GemmCase(s);
+            var cs = cfgs.Split(';').Select(c =>
+            {
+                var v = c.Split(',');
+                var cfg = baseCfg.WithBlocks(int.Parse(v[0]), int.Parse(v[1]), int.Parse(v[2]));
+                return new Contestant(c, () => { Gemm.Current = cfg; gc.Kiln(); });
+            }).ToArray();
+            Measure.Run(cs);
+            foreach (var c in cs)
+                Console.WriteLine($"{label,6} {c.Name,-20} GFLOPS med {s.Flops / c.Median / 1e9,6:0.0} best {s.Flops / c.Best / 1e9,6:0.0}");
+        }
+        Gemm.Current = baseCfg;
+        return 0;
     }
 }

@@ -10,8 +10,10 @@ using Kiln.Bench;
 //   (--profile adds Kiln's per-phase/per-node breakdown and a hand-written-kernel reference step; --no-collect skips the
 //   full GC before each timed epoch);
 //   normpool [--filter TEXT]: issue 4's BatchNorm2d / AvgPool2d / MaxPool2d at batch 256 on four conv activations, fwd and fwd+bwd;
+//   gemmtune --filter 1024|2048 --cfgs "384,240,4096;256,480,4096": Kiln alone with other GEMM cache blocks (Kc,Mc,Nc), interleaved;
 //   bdn [BenchmarkDotNet args]: the BenchmarkDotNet class (GEMM 1024 and one skinny shape, 2 threads).
 
+string? tuneCfgs = null;
 string mode = args.Length > 0 && !args[0].StartsWith("--") ? args[0].ToLowerInvariant() : "gemm";
 var rest = args.Length > 0 && !args[0].StartsWith("--") ? args[1..] : args;
 
@@ -35,6 +37,7 @@ for (int i = 0; i < rest.Length; i++)
         case "--reps": MlpBench.Reps = int.Parse(rest[++i]); break;
         case "--profile": profile = true; break;
         case "--no-collect": MlpBench.CollectBeforeEpoch = false; break;
+        case "--cfgs": tuneCfgs = rest[++i]; break;
         case "--direct-min-work": Kiln.Kernels.Gemm.MinDirectWorkPerThread = long.Parse(rest[++i]); break; // tuning experiments
         default: Console.Error.WriteLine($"unknown option {rest[i]}"); return 2;
     }
@@ -46,7 +49,8 @@ Env.Print();
 int rc = 0;
 switch (mode)
 {
-    case "gemm": rc = GemmBench.Run(threads); break;
+    case "gemm": rc = GemmBench.Run(threads, filter); break;
+    case "gemmtune": rc = GemmBench.Tune(threads[0], filter ?? "1024", tuneCfgs ?? "384,240,4096"); break; // block-size experiments, Kiln alone
     case "small": rc = RunSmall(); break;
     case "paths": rc = PathsBench.Run(threads, filter); break;
     case "lesson8": rc = Lesson8Bench.Run(); break;

@@ -113,6 +113,12 @@ public static unsafe class Gemm
         public required delegate*<int, float*, float*, float*, nint, bool, void> Kernel;
         public required string Name;
 
+        /// <summary>A copy with other cache blocks (tuning experiments: bench/ gemmtune).</summary>
+        public Config WithBlocks(int kc, int mc, int nc) => new()
+        {
+            Mr = Mr, Nr = Nr, Kc = kc, Mc = mc, Nc = nc, Kernel = Kernel, Name = Name, PathMode = PathMode,
+        };
+
         /// <summary>A copy that forces one path (see <see cref="PathMode"/>).</summary>
         public Config WithPathMode(int pathMode) => new()
         {
