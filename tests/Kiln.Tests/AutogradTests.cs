@@ -657,3 +657,26 @@ public sealed class ScaledAddInPlaceTests
         Assert.Equal(new[] { 0.5f, 0.5f }, b.Grad!.ToArray());
     }
 }
+
+public sealed class ReclaimAfterBackwardTests
+{
+    [Fact]
+    public void BackwardCollectsOnceEnoughHasBeenAllocated()
+    {
+        long saved = Autograd.ReclaimAfterBackwardBytes;
+        try
+        {
+            Autograd.ReclaimAfterBackwardBytes = 1;   // any allocation since the last reclaim is enough
+            var w = Tensor.Randn(300, 300).RequiresGradInPlace();
+            var loss = (w * w).Sum();                  // allocates a 360 KB product
+            int before = GC.CollectionCount(2);
+            loss.Backward();
+            Assert.True(GC.CollectionCount(2) > before, "Backward should have run a full collection");
+            Assert.Equal(2 * w.ToArray()[5], w.Grad!.ToArray()[5], 5);
+        }
+        finally { Autograd.ReclaimAfterBackwardBytes = saved; }
+    }
+
+    [Fact]
+    public void DefaultThresholdIsHalfAGibibyte() => Assert.Equal(512L << 20, Autograd.ReclaimAfterBackwardBytes);
+}
