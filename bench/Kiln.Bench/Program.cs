@@ -11,6 +11,7 @@ using Kiln.Bench;
 //   full GC before each timed epoch);
 //   normpool [--filter TEXT]: issue 4's BatchNorm2d / AvgPool2d / MaxPool2d at batch 256 on four conv activations, fwd and fwd+bwd;
 //   gemmtune --filter 1024|2048 --cfgs "384,240,4096;256,480,4096": Kiln alone with other GEMM cache blocks (Kc,Mc,Nc), interleaved;
+//   train-profile [--threads 2] [--filter model4]: a Kiln training step at batch 1024 cut per layer (forward) and node kind (backward);
 //   bdn [BenchmarkDotNet args]: the BenchmarkDotNet class (GEMM 1024 and one skinny shape, 2 threads).
 
 string? tuneCfgs = null;
@@ -57,6 +58,7 @@ switch (mode)
     case "mlp": rc = MlpBench.Run(threads, profile); break;
     case "conv": rc = ConvBench.Run(threads, filter); break;
     case "data": rc = DataBench.Run(); break; // issue 5: DataLoader batches/s of augmented Fashion-MNIST batches of 1024, 0/1/2 workers
+    case "train-profile": rc = TrainProfile.Run(threads[0], filter ?? "model4"); break; // issue 8: where a Kiln step goes
     case "normpool": rc = NormPoolBench.Run(threads, filter); break;
     case "train": rc = TrainStepBench.Run(threads, filter); break; // issue 8: a training step of lesson 18's models, batch 1024
     case "all": rc = GemmBench.Run(threads) | Lesson8Bench.Run() | RunSmall(); break;

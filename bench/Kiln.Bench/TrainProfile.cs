@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using Kiln.Models;
+using Kiln.Nn;
+using Kiln.Optim;
+using KTensor = Kiln.Tensor;
+
+namespace Kiln.Bench;
+
+/// <summary>
+/// Where a Kiln training step of a lesson-18 model goes (train-profile): forward per top-level layer (Stopwatch stamps
+/// between the model's children), cross-entropy, backward per kind of graph node (each node's backward closure wrapped
+/// with a timer; "engine" is the rest: ordering, gradient sums, leaf Grad hand-over), the full collection that Backward
+/// runs (<see cref="Autograd.ReclaimAfterBackwardBytes"/>), the AdamW step and zero grad. Batch 1024 of random data, as
+/// the train benchmark; uses internals (Node.BackwardFn, Autograd.ReclaimIfDue) through InternalsVisibleTo.
+/// </summary>
+static class TrainProfile
+{
+    public static int Run(int threads, string model, int steps = 5)
+    {
+        Env.SetThreads(threads);
+        var gen = new Generator(42);
+        var net = FashionModels.Create(model);
+        var opt = new AdamW(net.Parameters(), lr: 1e-3);
+        var x = KTensor.Randn([1024, 1, 28, 28], gen);
+        var y = KTensor.RandInt(0, 10, [1024], gen);
+        var children = ((Sequential)net).ToList();
+        var fwd = new double[children.Count];
+        var names = children.Select((c, i) => $"{i} {Describe(c)}").ToArray();
+        var nodeTime = new Dictionary<string, double>();
+        double ce = 0, backward = 0, reclaim = 0, step = 0, zero = 0, item = 0, total = 0;
+        long faults = 0;
+        double f = Stopwatch.Frequency;
+        long saved = Kiln.Autograd.ReclaimAfterBackwardBytes;
+        // Forward per kind of leaf layer: each leaf's forward hook stamps the clock; a leaf is charged the time since the
+        // previous stamp (so the residual add in a ResBlock is charged to the activation that follows it).
+        var leafTime = new Dictionary<string, double>();
+        long lastStamp = 0;
+        bool timing = false;
+        foreach (var leaf in net.Modules().Where(m => !m.Children().Any()))
+        {
+            string kind = leaf.GetType().Name;
+            leaf.RegisterForwardHook((_, _, _) =>
+            {
+                long now = Stopwatch.GetTimestamp();
+                if (timing) leafTime[kind] = leafTime.GetValueOrDefault(kind) + (now - lastStamp) / (double)Stopwatch.Frequency;
+                lastStamp = now;
+            });
+        }
+        for (int s = 0; s < steps + 2; s++)
+        {
+            bool timed = s >= 2;
+            long f0 = MinorFaults(), t0 = Stopwatch.GetTimestamp(), t = t0;
+            timing = timed;
+            lastStamp = t0;
+            var h = x;
+            for (int i = 0; i < children.Count; i++)
+            {
+                h = children[i].Call(h);
+                long now = Stopwatch.GetTimestamp();
+                if (timed) fwd[i] += (now - t) / f;
+                t = now;
+            }
+            var loss = F.CrossEntropy(h, y);
+            long t1 = Stopwatch.GetTimestamp();
+            var nodes = timed ? WrapNodes(loss, nodeTime) : [];
+            Kiln.Autograd.ReclaimAfterBackwardBytes = 0;     // timed separately below
+            loss.Backward();
+            long t2 = Stopwatch.GetTimestamp();
+            Kiln.Autograd.ReclaimAfterBackwardBytes = saved;
+            Kiln.Autograd.ReclaimIfDue();
+            long t3 = Stopwatch.GetTimestamp();
+            opt.Step();
+            long t4 = Stopwatch.GetTimestamp();
+            opt.ZeroGrad();
+            long t5 = Stopwatch.GetTimestamp();
+            _ = loss.Item();
+            long t6 = Stopwatch.GetTimestamp();
+            if (!timed) continue;
+            ce += (t1 - t) / f; backward += (t2 - t1) / f; reclaim += (t3 - t2) / f; step += (t4 - t3) / f;
+            zero += (t5 - t4) / f; item += (t6 - t5) / f; total += (t6 - t0) / f;
+            faults += MinorFaults() - f0;
+        }
+        Kiln.Autograd.ReclaimAfterBackwardBytes = saved;
+
+        string Row(string what, double sec) => $"| {what} | {sec / steps * 1e3:0.0} | {sec / total:0.0%} |";
+        Console.WriteLine();
+        Console.WriteLine($"## Where a Kiln training step of {model} goes: batch 1024, AdamW, threads = {threads}, {steps} timed steps after 2 warm-up");
+        Console.WriteLine();
+        Console.WriteLine("| phase | ms/step | share |");
+        Console.WriteLine("|---|---:|---:|");
+        for (int i = 0; i < children.Count; i++) Console.WriteLine(Row($"forward: {names[i]}", fwd[i]));
+        Console.WriteLine(Row("forward: cross-entropy", ce));
+        foreach (var (k, v) in leafTime.OrderByDescending(kv => kv.Value)) Console.WriteLine(Row($"forward by layer kind: {k}", v));
+        Console.WriteLine(Row("**forward total**", fwd.Sum() + ce));
+        double nodesSum = nodeTime.Values.Sum();
+        foreach (var (k, v) in nodeTime.OrderByDescending(kv => kv.Value)) Console.WriteLine(Row($"backward: {k}", v));
+        Console.WriteLine(Row("backward: engine (order, gradient sums, leaf Grad hand-over)", backward - nodesSum));
+        Console.WriteLine(Row("**backward total**", backward));
+        Console.WriteLine(Row("full GC after backward (ReclaimAfterBackwardBytes)", reclaim));
+        Console.WriteLine(Row("AdamW step", step));
+        Console.WriteLine(Row("zero grad + loss.Item()", zero + item));
+        Console.WriteLine(Row("**step total**", total));
+        Console.WriteLine($"\nminor page faults: {faults / (double)steps:0} per step ({faults * 4096.0 / steps / 1e6:0} MB)");
+        return 0;
+    }
+
+    static string Describe(Module m) => m switch
+    {
+        ResBlock r => $"ResBlock ({r.Parameters().Sum(p => (long)p.Numel):N0} parameters)",
+        Sequential sq => "conv " + string.Join(" -> ", sq.Select(c => c.GetType().Name)),
+        _ => m.GetType().Name,
+    };
+
+    /// <summary>Wraps every node's backward closure reachable from loss with a timer accumulating into times[node name].</summary>
+    static List<Node> WrapNodes(KTensor loss, Dictionary<string, double> times)
+    {
+        var seen = new HashSet<Node>(ReferenceEqualityComparer.Instance);
+        var queue = new Queue<Node>();
+        if (loss.GradFn != null) { queue.Enqueue(loss.GradFn); seen.Add(loss.GradFn); }
+        double f = Stopwatch.Frequency;
+        while (queue.Count > 0)
+        {
+            var node = queue.Dequeue();
+            string key = node.Name;
+            times.TryAdd(key, 0);
+            var orig = node.BackwardFn!;
+            node.BackwardFn = g =>
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                var res = orig(g);
+                times[key] += (Stopwatch.GetTimestamp() - t0) / f;
+                return res;
+            };
+            foreach (var inp in node.Inputs)
+                if (inp?.GradFn is Node next && seen.Add(next)) queue.Enqueue(next);
+        }
+        return seen.ToList();
+    }
+
+    static long MinorFaults() => long.Parse(File.ReadAllText("/proc/self/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[7]);
+}
