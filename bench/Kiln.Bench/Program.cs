@@ -10,6 +10,9 @@ using Kiln.Bench;
 //   (--profile adds Kiln's per-phase/per-node breakdown and a hand-written-kernel reference step; --no-collect skips the
 //   full GC before each timed epoch);
 //   normpool [--filter TEXT]: issue 4's BatchNorm2d / AvgPool2d / MaxPool2d at batch 256 on four conv activations, fwd and fwd+bwd;
+//   epoch [--threads T] [--limit N]: issue 8's end to end, one epoch of Fashion-MNIST through get_model4 (batch 1024, AdamW +
+//   1cycle) then validation, TorchSharp then Kiln, each in its own child process (peak RSS per library); T defaults to all
+//   cores (first value of a list), --limit N trains and validates on the first N rows of each split (smoke runs);
 //   gemmtune --filter 1024|2048 --cfgs "384,240,4096;256,480,4096": Kiln alone with other GEMM cache blocks (Kc,Mc,Nc), interleaved;
 //   train-profile [--threads 2] [--filter model4]: a Kiln training step at batch 1024 cut per layer (forward) and node kind (backward);
 //   bdn [BenchmarkDotNet args]: the BenchmarkDotNet class (GEMM 1024 and one skinny shape, 2 threads).
@@ -28,21 +31,29 @@ int[] threads = [1, 2];
 string? filter = null;
 bool profile = false;
 bool timeGiven = false;
+bool threadsGiven = false;
+int limit = 0;
+string side = "";
 for (int i = 0; i < rest.Length; i++)
 {
     switch (rest[i])
     {
-        case "--threads": threads = rest[++i].Split(',').Select(int.Parse).ToArray(); break;
+        case "--threads": threads = rest[++i].Split(',').Select(int.Parse).ToArray(); threadsGiven = true; break;
         case "--time": Measure.TargetSeconds = double.Parse(rest[++i], System.Globalization.CultureInfo.InvariantCulture); timeGiven = true; break;
         case "--filter": filter = rest[++i]; break;
         case "--reps": MlpBench.Reps = int.Parse(rest[++i]); break;
         case "--profile": profile = true; break;
         case "--no-collect": MlpBench.CollectBeforeEpoch = false; break;
         case "--cfgs": tuneCfgs = rest[++i]; break;
+        case "--limit": limit = int.Parse(rest[++i]); break;
+        case "--side": side = rest[++i]; break; // epoch-side only
         case "--direct-min-work": Kiln.Kernels.Gemm.MinDirectWorkPerThread = long.Parse(rest[++i]); break; // tuning experiments
         default: Console.Error.WriteLine($"unknown option {rest[i]}"); return 2;
     }
 }
+
+// The epoch bench's child: one library's epoch, one JSON line on stdout, nothing else (no environment header, libtorch not loaded for Kiln).
+if (mode == "epoch-side") return EpochBench.Side(side, threads[0], limit);
 
 if (!Stopwatch.IsHighResolution) Console.WriteLine("warning: Stopwatch is not high-resolution");
 var total = Stopwatch.StartNew();
@@ -61,8 +72,9 @@ switch (mode)
     case "train-profile": rc = TrainProfile.Run(threads[0], filter ?? "model4"); break; // issue 8: where a Kiln step goes
     case "normpool": rc = NormPoolBench.Run(threads, filter); break;
     case "train": rc = TrainStepBench.Run(threads, filter); break; // issue 8: a training step of lesson 18's models, batch 1024
+    case "epoch": rc = EpochBench.Run(threadsGiven ? threads[0] : Environment.ProcessorCount, limit); break; // issue 8: one epoch end to end
     case "all": rc = GemmBench.Run(threads) | Lesson8Bench.Run() | RunSmall(); break;
-    default: Console.Error.WriteLine($"unknown mode '{mode}' (gemm | small | lesson8 | mlp | all | bdn)"); return 2;
+    default: Console.Error.WriteLine($"unknown mode '{mode}' (gemm | small | lesson8 | mlp | epoch | all | bdn)"); return 2;
 }
 Console.WriteLine($"\nelapsed {total.Elapsed.TotalSeconds:0.0} s; load avg at end: {Env.LoadAvg()}");
 return rc;

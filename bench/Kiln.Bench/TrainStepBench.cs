@@ -55,7 +55,11 @@ static class TrainStepBench
         }
     }
 
-    static nn.Module<TTensor, TTensor> TorchModel(string name)
+    /// <summary>
+    /// Lesson 18's model called name (cnn, deeper, model4) from TorchSharp layers, laid out so its state_dict keys are
+    /// Kiln's FashionModels StateDict keys (the epoch bench copies Kiln's initial weights across by name).
+    /// </summary>
+    internal static nn.Module<TTensor, TTensor> TorchModel(string name)
     {
         var layers = new List<nn.Module<TTensor, TTensor>>();
         switch (name)
@@ -77,8 +81,7 @@ static class TrainStepBench
                 int[] c = [16, 32, 64, 128, 256];
                 layers.Add(Conv(1, 16, 5, 1));
                 for (int i = 0; i < c.Length - 1; i++) layers.Add(new TorchResBlock(c[i], c[i + 1], 2));
-                layers.Add(nn.AdaptiveAvgPool2d(1));
-                layers.Add(nn.Flatten());
+                layers.Add(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())); // one child, as Kiln's GlobalAvgPool2d(flatten), so the indices match
                 layers.Add(nn.Linear(256, 10, hasBias: false));
                 layers.Add(nn.BatchNorm1d(10));
                 break;
