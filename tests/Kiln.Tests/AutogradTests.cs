@@ -658,25 +658,42 @@ public sealed class ScaledAddInPlaceTests
     }
 }
 
-public sealed class ReclaimAfterBackwardTests
+/// <summary>TensorMemory's switch is process-wide, so these run alone (the non-parallel collection).</summary>
+[Collection("Threading")]
+public sealed class TensorMemoryTests
 {
     [Fact]
-    public void BackwardCollectsOnceEnoughHasBeenAllocated()
+    public void LargeAllocationsTriggerACollectionOnceTheAllowanceIsUsed()
     {
-        long saved = Autograd.ReclaimAfterBackwardBytes;
+        long saved = TensorMemory.CollectEveryBytes;
         try
         {
-            Autograd.ReclaimAfterBackwardBytes = 1;   // any allocation since the last reclaim is enough
-            var w = Tensor.Randn(300, 300).RequiresGradInPlace();
-            var loss = (w * w).Sum();                  // allocates a 360 KB product
-            int before = GC.CollectionCount(2);
-            loss.Backward();
-            Assert.True(GC.CollectionCount(2) > before, "Backward should have run a full collection");
-            Assert.Equal(2 * w.ToArray()[5], w.Grad!.ToArray()[5], 5);
+            TensorMemory.CollectEveryBytes = 1;          // any allocation since the last collection is enough
+            int before = TensorMemory.Collections, gen2 = GC.CollectionCount(2);
+            var big = Tensor.Zeros(1 << 18);             // a 1 MiB buffer: checked
+            Assert.True(TensorMemory.Collections > before, "a 1 MiB tensor should have triggered a collection");
+            Assert.True(GC.CollectionCount(2) > gen2);
+            TensorMemory.CollectEveryBytes = 0;          // off
+            before = TensorMemory.Collections;
+            var big2 = Tensor.Zeros(1 << 18);
+            Assert.Equal(before, TensorMemory.Collections);
+            Assert.Equal(0f, big.Sum().Item() + big2.Sum().Item());
         }
-        finally { Autograd.ReclaimAfterBackwardBytes = saved; }
+        finally { TensorMemory.CollectEveryBytes = saved; }
     }
 
     [Fact]
-    public void DefaultThresholdIsHalfAGibibyte() => Assert.Equal(512L << 20, Autograd.ReclaimAfterBackwardBytes);
+    public void SmallTensorsNeverTrigger()
+    {
+        long saved = TensorMemory.CollectEveryBytes;
+        try
+        {
+            TensorMemory.CollectEveryBytes = 1;
+            int before = TensorMemory.Collections;
+            var small = Tensor.Zeros((1 << 18) - 1);      // just under 1 MiB
+            Assert.Equal(before, TensorMemory.Collections);
+            Assert.Equal((1 << 18) - 1, small.Numel);
+        }
+        finally { TensorMemory.CollectEveryBytes = saved; }
+    }
 }

@@ -21,7 +21,6 @@ public sealed partial class Tensor
         else if (gradient.DType != DType.Float32)
             throw new ArgumentException($"Backward: gradient must be float32, got {gradient.DType.Name()}");
         BackwardEngine.Run(this, gradient, retainGraph);
-        if (!retainGraph) Autograd.ReclaimIfDue();
     }
 }
 

@@ -1,7 +1,7 @@
 namespace Kiln;
 
 /// <summary>Autograd switches: the thread-local grad mode (like torch.no_grad / torch.enable_grad).</summary>
-public static partial class Autograd
+public static class Autograd
 {
     [ThreadStatic] static int _disabledDepth;
 

@@ -12,8 +12,17 @@ public sealed class Storage
     /// <summary>Incremented by every in-place write, so later code (autograd) can detect modified inputs.</summary>
     public int Version { get; internal set; }
 
-    internal Storage(float[] data) => Floats = data;
-    internal Storage(int[] data) => Ints = data;
+    internal Storage(float[] data)
+    {
+        Floats = data;
+        if (data.Length >= TensorMemory.CheckFromLength) TensorMemory.OnLargeBuffer();
+    }
+
+    internal Storage(int[] data)
+    {
+        Ints = data;
+        if (data.Length >= TensorMemory.CheckFromLength) TensorMemory.OnLargeBuffer();
+    }
 
     /// <summary>Number of elements held.</summary>
     public int Length => Floats?.Length ?? Ints!.Length;
