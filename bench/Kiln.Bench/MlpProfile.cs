@@ -217,8 +217,12 @@ static class MlpProfile
         Console.WriteLine($"\nvariant, threads = {threads}: ZeroGrad() (set to null, PyTorch's default) {(a + a2) / 2:0.0} µs/step mean vs ZeroGrad(setToNull: false) {(b + b2) / 2:0.0} µs/step (two epochs each, alternating)");
     }
 
-    /// <summary>Wraps every node's backward closure reachable from loss with a timer accumulating into times[Name#k].</summary>
-    static void WrapNodes(KTensor loss, Dictionary<string, double> times, List<string> order)
+    /// <summary>
+    /// Wraps every node's backward closure reachable from loss with a timer accumulating into times[key]: the key is
+    /// "Name#k" (k = the node's position in breadth-first order from the loss) when perNode, else the node's Name, so
+    /// nodes of one kind add up. New keys are appended to order in first-seen order.
+    /// </summary>
+    internal static void WrapNodes(KTensor loss, Dictionary<string, double> times, List<string> order, bool perNode = true)
     {
         var seen = new HashSet<Node>(ReferenceEqualityComparer.Instance);
         var queue = new Queue<Node>();
@@ -228,7 +232,7 @@ static class MlpProfile
         while (queue.Count > 0)
         {
             var node = queue.Dequeue();
-            string key = $"{node.Name}#{k++}";
+            string key = perNode ? $"{node.Name}#{k++}" : node.Name;
             if (!times.ContainsKey(key)) { times[key] = 0; order.Add(key); }
             var orig = node.BackwardFn!;
             node.BackwardFn = g =>

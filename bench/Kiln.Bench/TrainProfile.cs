@@ -9,9 +9,9 @@ namespace Kiln.Bench;
 /// <summary>
 /// Where a Kiln training step of a lesson-18 model goes (train-profile): forward per top-level layer (Stopwatch stamps
 /// between the model's children), cross-entropy, backward per kind of graph node (each node's backward closure wrapped
-/// with a timer; "engine" is the rest: ordering, gradient sums, leaf Grad hand-over), the full collection that Backward
-/// runs (<see cref="Autograd.ReclaimAfterBackwardBytes"/>), the AdamW step and zero grad. Batch 1024 of random data, as
-/// the train benchmark; uses internals (Node.BackwardFn, Autograd.ReclaimIfDue) through InternalsVisibleTo.
+/// with a timer; "engine" is the rest: ordering, gradient sums, leaf Grad hand-over), the AdamW step and zero grad, and
+/// the garbage-collection pauses inside them (<see cref="TensorMemory"/>). Batch 1024 of random data, as
+/// the train benchmark; uses internals (Node.BackwardFn) through InternalsVisibleTo.
 /// </summary>
 static class TrainProfile
 {
@@ -27,10 +27,12 @@ static class TrainProfile
         var fwd = new double[children.Count];
         var names = children.Select((c, i) => $"{i} {Describe(c)}").ToArray();
         var nodeTime = new Dictionary<string, double>();
-        double ce = 0, backward = 0, reclaim = 0, step = 0, zero = 0, item = 0, total = 0;
+        var nodeOrder = new List<string>();
+        double gcPause = 0;
+        int kilnGcs = 0;
+        double ce = 0, backward = 0, step = 0, zero = 0, item = 0, total = 0;
         long faults = 0;
         double f = Stopwatch.Frequency;
-        long saved = Kiln.Autograd.ReclaimAfterBackwardBytes;
         // Forward per kind of leaf layer: each leaf's forward hook stamps the clock; a leaf is charged the time since the
         // previous stamp (so the residual add in a ResBlock is charged to the activation that follows it).
         var leafTime = new Dictionary<string, double>();
@@ -50,6 +52,8 @@ static class TrainProfile
         {
             bool timed = s >= 2;
             long f0 = MinorFaults(), t0 = Stopwatch.GetTimestamp(), t = t0;
+            var pause0 = GC.GetTotalPauseDuration();
+            int kilnGcs0 = TensorMemory.Collections;
             timing = timed;
             lastStamp = t0;
             var h = x;
@@ -62,13 +66,9 @@ static class TrainProfile
             }
             var loss = F.CrossEntropy(h, y);
             long t1 = Stopwatch.GetTimestamp();
-            var nodes = timed ? WrapNodes(loss, nodeTime) : [];
-            Kiln.Autograd.ReclaimAfterBackwardBytes = 0;     // timed separately below
+            if (timed) MlpProfile.WrapNodes(loss, nodeTime, nodeOrder, perNode: false);
             loss.Backward();
             long t2 = Stopwatch.GetTimestamp();
-            Kiln.Autograd.ReclaimAfterBackwardBytes = saved;
-            Kiln.Autograd.ReclaimIfDue();
-            long t3 = Stopwatch.GetTimestamp();
             opt.Step();
             long t4 = Stopwatch.GetTimestamp();
             opt.ZeroGrad();
@@ -76,11 +76,12 @@ static class TrainProfile
             _ = loss.Item();
             long t6 = Stopwatch.GetTimestamp();
             if (!timed) continue;
-            ce += (t1 - t) / f; backward += (t2 - t1) / f; reclaim += (t3 - t2) / f; step += (t4 - t3) / f;
+            ce += (t1 - t) / f; backward += (t2 - t1) / f; step += (t4 - t2) / f;
             zero += (t5 - t4) / f; item += (t6 - t5) / f; total += (t6 - t0) / f;
             faults += MinorFaults() - f0;
+            gcPause += (GC.GetTotalPauseDuration() - pause0).TotalSeconds;
+            kilnGcs += TensorMemory.Collections - kilnGcs0;
         }
-        Kiln.Autograd.ReclaimAfterBackwardBytes = saved;
 
         string Row(string what, double sec) => $"| {what} | {sec / steps * 1e3:0.0} | {sec / total:0.0%} |";
         Console.WriteLine();
@@ -96,11 +97,12 @@ static class TrainProfile
         foreach (var (k, v) in nodeTime.OrderByDescending(kv => kv.Value)) Console.WriteLine(Row($"backward: {k}", v));
         Console.WriteLine(Row("backward: engine (order, gradient sums, leaf Grad hand-over)", backward - nodesSum));
         Console.WriteLine(Row("**backward total**", backward));
-        Console.WriteLine(Row("full GC after backward (ReclaimAfterBackwardBytes)", reclaim));
         Console.WriteLine(Row("AdamW step", step));
         Console.WriteLine(Row("zero grad + loss.Item()", zero + item));
         Console.WriteLine(Row("**step total**", total));
-        Console.WriteLine($"\nminor page faults: {faults / (double)steps:0} per step ({faults * 4096.0 / steps / 1e6:0} MB)");
+        Console.WriteLine($"\nper step: {faults / (double)steps:0} minor page faults ({faults * 4096.0 / steps / 1e6:0} MB); " +
+                          $"{kilnGcs / (double)steps:0.0} collections asked for by TensorMemory (every {TensorMemory.CollectEveryBytes >> 20} MiB), " +
+                          $"GC pauses {gcPause / steps * 1e3:0.0} ms (inside the phases above)");
         return 0;
     }
 
@@ -111,31 +113,5 @@ static class TrainProfile
         _ => m.GetType().Name,
     };
 
-    /// <summary>Wraps every node's backward closure reachable from loss with a timer accumulating into times[node name].</summary>
-    static List<Node> WrapNodes(KTensor loss, Dictionary<string, double> times)
-    {
-        var seen = new HashSet<Node>(ReferenceEqualityComparer.Instance);
-        var queue = new Queue<Node>();
-        if (loss.GradFn != null) { queue.Enqueue(loss.GradFn); seen.Add(loss.GradFn); }
-        double f = Stopwatch.Frequency;
-        while (queue.Count > 0)
-        {
-            var node = queue.Dequeue();
-            string key = node.Name;
-            times.TryAdd(key, 0);
-            var orig = node.BackwardFn!;
-            node.BackwardFn = g =>
-            {
-                long t0 = Stopwatch.GetTimestamp();
-                var res = orig(g);
-                times[key] += (Stopwatch.GetTimestamp() - t0) / f;
-                return res;
-            };
-            foreach (var inp in node.Inputs)
-                if (inp?.GradFn is Node next && seen.Add(next)) queue.Enqueue(next);
-        }
-        return seen.ToList();
-    }
-
-    static long MinorFaults() => long.Parse(File.ReadAllText("/proc/self/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[7]);
+    static long MinorFaults() => MlpBench.ProcStat().MinorFaults;
 }
