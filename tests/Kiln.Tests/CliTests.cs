@@ -90,6 +90,7 @@ public sealed class CliTests : IClassFixture<CliTests.TrainedRun>
     [InlineData("--epochs must be at least 1", "train", "--epochs", "0")]
     [InlineData("--lr must be a number or 'find'", "train", "--lr", "fast")]
     [InlineData("unknown augmentation 'rotate'", "train", "--aug", "rotate")]
+    [InlineData("--label-smoothing must be in [0, 1)", "train", "--label-smoothing", "1.5")]
     [InlineData("does not exist", "evaluate", "--checkpoint", "/nonexistent/model.safetensors")]
     public void Bad_input_gets_one_clear_line_and_a_nonzero_exit(string expected, params string[] args)
     {
@@ -123,5 +124,28 @@ public sealed class CliTests : IClassFixture<CliTests.TrainedRun>
         Assert.True(code == 0, stderr);
         Assert.Contains("1,224,948", stdout.Replace("1224948", "1,224,948"));
         Assert.Contains("13.3", stdout);
+    }
+
+    [Fact]
+    public void Label_smoothing_reaches_the_loss()
+    {
+        // Same seed, data and steps: only the loss differs. Smoothing 0.3 keeps the validation loss well above plain
+        // cross-entropy's for the same predictions, so the two runs' losses must differ.
+        double ValidLoss(params string[] extra)
+        {
+            var dir = Path.Combine(Path.GetTempPath(), $"kiln-ls-{Guid.NewGuid():N}");
+            try
+            {
+                var (code, stdout, stderr) = Kiln(["train", "--model", "cnn", "--epochs", "1", "--limit", "600", "--bs", "300",
+                    "--lr", "0.02", "--plain", "--seed", "3", "--out", dir, .. extra]);
+                Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+                using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "metrics.json")));
+                Assert.Equal(extra.Length == 0 ? 0.0 : 0.3, doc.RootElement.GetProperty("options").GetProperty("LabelSmoothing").GetDouble());
+                return doc.RootElement.GetProperty("epochs").EnumerateArray().Single(e => e.GetProperty("split").GetString() == "valid").GetProperty("loss").GetDouble();
+            }
+            finally { try { Directory.Delete(dir, true); } catch (IOException) { } }
+        }
+        double plain = ValidLoss(), smoothed = ValidLoss("--label-smoothing", "0.3");
+        Assert.True(Math.Abs(plain - smoothed) > 1e-3, $"valid loss {plain} without and {smoothed} with smoothing");
     }
 }

@@ -30,10 +30,11 @@ internal static class TrainCommand
         var workers = new Option<int>("--workers") { Description = "Background data-loader workers.", DefaultValueFactory = _ => d.Workers };
         var limit = new Option<int>("--limit") { Description = "Train on the first N rows only (0: all).", DefaultValueFactory = _ => 0 };
         var dropout = new Option<double>("--dropout") { Description = "Dropout of the model2/3/4 heads.", DefaultValueFactory = _ => 0 };
+        var smoothing = new Option<double>("--label-smoothing") { Description = "Label smoothing of the cross-entropy loss (0: none).", DefaultValueFactory = _ => 0 };
         var plain = new Option<bool>("--plain") { Description = "Plain progress lines instead of live bars." };
 
         var cmd = new Command("train", "Train a lesson-18 model on Fashion-MNIST: progress, epoch table, checkpoint, metrics JSON and PNG pictures.");
-        foreach (var o in new Option[] { dataset, dataDir, model, epochs, bs, lr, opt, wd, sched, aug, tta, seed, output, threads, workers, limit, dropout, plain })
+        foreach (var o in new Option[] { dataset, dataDir, model, epochs, bs, lr, opt, wd, sched, aug, tta, seed, output, threads, workers, limit, dropout, smoothing, plain })
             cmd.Options.Add(o);
         cmd.SetAction(pr =>
         {
@@ -48,7 +49,7 @@ internal static class TrainCommand
                 BatchSize = pr.GetValue(bs), Lr = lrValue, Optimizer = pr.GetValue(opt)!, WeightDecay = pr.GetValue(wd),
                 Schedule = pr.GetValue(sched)!, Tta = pr.GetValue(tta), Seed = pr.GetValue(seed), Out = pr.GetValue(output)!,
                 Threads = pr.GetValue(threads), Workers = pr.GetValue(workers), Limit = pr.GetValue(limit), Dropout = pr.GetValue(dropout),
-                Augment = TrainOptions.ParseAugment(augText),
+                LabelSmoothing = pr.GetValue(smoothing), Augment = TrainOptions.ParseAugment(augText),
             };
             return Run(options, pr.GetValue(plain));
         });

@@ -48,6 +48,8 @@ public sealed record TrainOptions
     public int Limit { get; init; }
     /// <summary>Dropout for the GAP models (0: none).</summary>
     public double Dropout { get; init; }
+    /// <summary>Label smoothing of the cross-entropy (0: none), as PyTorch's CrossEntropyLoss(label_smoothing).</summary>
+    public double LabelSmoothing { get; init; }
 
     /// <summary>The --aug option's list: comma-separated names, or "none" / empty for no augmentation.</summary>
     public static IReadOnlyList<string> ParseAugment(string text) =>
@@ -71,6 +73,7 @@ public sealed record TrainOptions
         if (Workers < 0) throw new ArgumentException($"--workers must be 0 or more, got {Workers}");
         if (Limit < 0) throw new ArgumentException($"--limit must be 0 (all rows) or more, got {Limit}");
         if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"--dropout must be in [0, 1), got {Dropout}");
+        if (!(LabelSmoothing >= 0 && LabelSmoothing < 1)) throw new ArgumentException($"--label-smoothing must be in [0, 1), got {LabelSmoothing}");
     }
 }
 
@@ -137,14 +140,19 @@ public static class TrainJob
     public static Sequential CreateModel(TrainOptions o) =>
         FashionModels.Create(o.Model, new FashionModels.Options(Dropout: o.Dropout, Generator: new Generator(o.Seed)));
 
-    static Tensor Loss(Tensor preds, Tensor targets) => F.CrossEntropy(preds, targets);
+    /// <summary>The run's loss: cross-entropy, with the options' label smoothing (training and validation alike, as PyTorch's).</summary>
+    static Func<Tensor, Tensor, Tensor> Loss(TrainOptions o)
+    {
+        float eps = (float)o.LabelSmoothing;
+        return (preds, targets) => F.CrossEntropy(preds, targets, labelSmoothing: eps);
+    }
 
     /// <summary>A learner over data and model with the options' optimizer, accuracy metric and extra callbacks.</summary>
     public static TrainLearner CreateLearner(TrainOptions o, DataSplits data, Module model, IEnumerable<Callback> callbacks, bool augment = true)
     {
         var dls = DataLoaders.FromDatasets(data.Train, data.Valid, o.BatchSize, seed: o.Seed, workers: o.Workers,
             batchTransform: augment ? Augmentation(o.Augment) : null);
-        return new TrainLearner(model, dls, Loss, o.Lr ?? 1e-3, [new MetricsCallback(new Accuracy()) { Log = null }, .. callbacks], OptimizerFactory(o));
+        return new TrainLearner(model, dls, Loss(o), o.Lr ?? 1e-3, [new MetricsCallback(new Accuracy()) { Log = null }, .. callbacks], OptimizerFactory(o));
     }
 
     /// <summary>Runs the whole job; progress goes to the given callback (a Spectre display or plain lines).</summary>
