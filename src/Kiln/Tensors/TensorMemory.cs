@@ -8,8 +8,9 @@ namespace Kiln;
 /// A training step of a convolutional network at batch 1024 allocates gigabytes of short-lived activations, gradients and
 /// temporaries (lesson 18's get_model4: about 2.1 GB per step). Arrays that large live on the large object heap, which
 /// the runtime left to grow for several steps between collections: every new activation landed on fresh pages the kernel
-/// had to fault in and zero (about 530,000 page faults, 2.2 GB, per get_model4 step) and the process peaked at 6.6 GiB,
-/// where libtorch, which frees each tensor the moment its last reference goes, peaks at 2 GiB. Float arrays hold no
+/// had to fault in and zero (about 530,000 page faults, 2.2 GB, per get_model4 step) and the process peaked at 6.6-8.6 GiB
+/// (libtorch, which frees each tensor the moment its last reference goes, at about 3 GiB over a get_model4 epoch; Kiln
+/// with this class at 2.8 GiB: docs/PERFORMANCE.md). Float arrays hold no
 /// references, so a full collection only has to visit the few objects around them and takes milliseconds; running one
 /// whenever another <see cref="CollectEveryBytes"/> have been allocated (checked each time a tensor buffer of at least
 /// 1 MiB is created) keeps the heap near the live tensors plus that allowance and lets new tensors reuse warm pages.
