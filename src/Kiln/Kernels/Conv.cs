@@ -431,27 +431,19 @@ internal static unsafe class Conv
     /// Per-thread 64-byte-aligned buffers shared by the convolution kernels, grown on demand and reused: the column (or
     /// im2row) matrix, a small-side staging matrix, and the padded image.
     /// </summary>
-    internal sealed class Workspace
+    internal sealed class Workspace : ThreadBuffers
     {
         [ThreadStatic] static Workspace? t_current;
 
-        public float* Cols, Tmp, Pad;
-        long _capCols, _capTmp, _capPad;
+        public float* Cols => P0;
+        public float* Tmp => P1;
+        public float* Pad => P2;
 
         public static Workspace Get(long cols, long tmp, long pad)
         {
             var ws = t_current ??= new Workspace();
-            AlignedBuffer.Ensure(ref ws.Cols, ref ws._capCols, cols);
-            AlignedBuffer.Ensure(ref ws.Tmp, ref ws._capTmp, tmp);
-            AlignedBuffer.Ensure(ref ws.Pad, ref ws._capPad, pad);
+            ws.Ensure(cols, tmp, pad);
             return ws;
-        }
-
-        ~Workspace()
-        {
-            NativeMemory.AlignedFree(Cols);
-            NativeMemory.AlignedFree(Tmp);
-            NativeMemory.AlignedFree(Pad);
         }
     }
 }

@@ -527,27 +527,19 @@ public static unsafe class Gemm
     // ---- per-thread packing buffers --------------------------------------------------------------------------------
 
     /// <summary>Per-thread 64-byte-aligned packing buffers, grown on demand and reused across calls; freed when the thread dies.</summary>
-    sealed class Workspace
+    sealed class Workspace : ThreadBuffers
     {
         [ThreadStatic] static Workspace? t_current;
 
-        public float* A, B, Tile;
-        long _capA, _capB, _capTile;
+        public float* A => P0;
+        public float* B => P1;
+        public float* Tile => P2;
 
         public static Workspace Get(long a, long b, long tile)
         {
             var ws = t_current ??= new Workspace();
-            AlignedBuffer.Ensure(ref ws.A, ref ws._capA, a);
-            AlignedBuffer.Ensure(ref ws.B, ref ws._capB, b);
-            AlignedBuffer.Ensure(ref ws.Tile, ref ws._capTile, tile);
+            ws.Ensure(a, b, tile);
             return ws;
-        }
-
-        ~Workspace()
-        {
-            NativeMemory.AlignedFree(A);
-            NativeMemory.AlignedFree(B);
-            NativeMemory.AlignedFree(Tile);
         }
     }
 }

@@ -15,13 +15,13 @@ public sealed class Storage
     internal Storage(float[] data)
     {
         Floats = data;
-        if (data.Length >= TensorMemory.CheckFromLength) TensorMemory.OnLargeBuffer();
+        TensorMemory.OnNewBuffer(data.Length);
     }
 
     internal Storage(int[] data)
     {
         Ints = data;
-        if (data.Length >= TensorMemory.CheckFromLength) TensorMemory.OnLargeBuffer();
+        TensorMemory.OnNewBuffer(data.Length);
     }
 
     /// <summary>Number of elements held.</summary>

@@ -30,8 +30,14 @@ public static class TensorMemory
     public static int Collections => _collections;
     static int _collections;
 
-    /// <summary>Called when a large tensor buffer is created: collect if the allowance since the last collection is used up.</summary>
-    internal static void OnLargeBuffer()
+    /// <summary>Called for every new tensor buffer: a large one checks the allowance (<see cref="CollectIfDue"/>).</summary>
+    internal static void OnNewBuffer(int length)
+    {
+        if (length >= CheckFromLength) CollectIfDue();
+    }
+
+    /// <summary>Collects if the allowance since the last collection is used up.</summary>
+    static void CollectIfDue()
     {
         long every = CollectEveryBytes;
         if (every <= 0) return;
