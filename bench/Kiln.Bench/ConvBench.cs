@@ -15,7 +15,7 @@ namespace Kiln.Bench;
 /// </summary>
 static class ConvBench
 {
-    sealed record Layer(string Label, int Cin, int Cout, int Size, int K, int Stride, int Pad);
+    internal sealed record Layer(string Label, int Cin, int Cout, int Size, int K, int Stride, int Pad);
 
     static readonly Layer[] Layers =
     [
@@ -26,7 +26,25 @@ static class ConvBench
         new("(e) 128->256 k3 s2 p1 4x4", 128, 256, 4, 3, 2, 1),
     ];
 
+    /// <summary>get_model4's convolutions (issue 8's model), run when the filter contains "m4" (e.g. --filter m4).</summary>
+    internal static readonly Layer[] Model4Layers =
+    [
+        new("(m4 stem) 1->16 k5 s1 p2 28x28", 1, 16, 28, 5, 1, 2),
+        new("(m4 1a) 16->32 k3 s1 p1 28x28", 16, 32, 28, 3, 1, 1),
+        new("(m4 1b) 32->32 k3 s2 p1 28x28", 32, 32, 28, 3, 2, 1),
+        new("(m4 1i) 16->32 k1 s1 p0 14x14", 16, 32, 14, 1, 1, 0),
+        new("(m4 2a) 32->64 k3 s1 p1 14x14", 32, 64, 14, 3, 1, 1),
+        new("(m4 2b) 64->64 k3 s2 p1 14x14", 64, 64, 14, 3, 2, 1),
+        new("(m4 3a) 64->128 k3 s1 p1 7x7", 64, 128, 7, 3, 1, 1),
+        new("(m4 3b) 128->128 k3 s2 p1 7x7", 128, 128, 7, 3, 2, 1),
+        new("(m4 4a) 128->256 k3 s1 p1 4x4", 128, 256, 4, 3, 1, 1),
+        new("(m4 4b) 256->256 k3 s2 p1 4x4", 256, 256, 4, 3, 2, 1),
+    ];
+
     const int Batch = 256;
+
+    /// <summary>With --profile: also backward with only the input (dX) or only the weight and bias (dW, db) requiring grad.</summary>
+    public static bool Parts;
 
     public static int Run(int[] threads, string? filter)
     {
@@ -36,7 +54,7 @@ static class ConvBench
             Console.WriteLine($"\nConv2d, batch {Batch}, threads = {t} (Kiln Threading.Threads = {Kiln.Kernels.Threading.Threads}, torch.get_num_threads() = {get_num_threads()}); median per call (best in brackets)\n");
             Console.WriteLine("| layer | Kiln fwd | torch fwd | fwd ratio | Kiln fwd+bwd | torch fwd+bwd | fwd+bwd ratio | rel.diff y / dX / dW / db |");
             Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---|");
-            foreach (var l in Layers)
+            foreach (var l in filter != null && filter.Contains("m4", StringComparison.Ordinal) ? Model4Layers : Layers)
             {
                 if (filter != null && !l.Label.Contains(filter, StringComparison.Ordinal)) continue;
                 RunLayer(l);
@@ -103,8 +121,35 @@ static class ConvBench
         using var ty = nn.functional.conv2d(tx, tw, tb, st, pd);
         ty.backward([tg]);
         string diffs = $"{RelDiff(ky, ty):0.0e+0} / {RelDiff(kx.Grad!, tx.grad!):0.0e+0} / {RelDiff(kw.Grad!, tw.grad!):0.0e+0} / {RelDiff(kb.Grad!, tb.grad!):0.0e+0}";
+        if (Parts) RunParts(l, kx, kw, kb, kg, tx, tw, tb, tg, st, pd, kf.Median, tf.Median);
         Console.WriteLine($"| {l.Label} | {Ms(kf.Median)} ({Ms(kf.Best)}) | {Ms(tf.Median)} ({Ms(tf.Best)}) | {tf.Median / kf.Median:0.00}x " +
                           $"| {Ms(kfb.Median)} ({Ms(kfb.Best)}) | {Ms(tfb.Median)} ({Ms(tfb.Best)}) | {tfb.Median / kfb.Median:0.00}x | {diffs} |");
+    }
+
+    /// <summary>fwd+dX (weight and bias detached) and fwd+dW (input detached), minus the forward: the two halves of the backward.</summary>
+    static void RunParts(Layer l, KTensor kx, KTensor kw, KTensor kb, KTensor kg, TTensor tx, TTensor tw, TTensor tb, TTensor tg,
+                         long[] st, long[] pd, double kFwd, double tFwd)
+    {
+        KTensor kxd = kx.Detach(), kwd = kw.Detach(), kbd = kb.Detach();
+        using TTensor txd = tx.detach(), twd = tw.detach(), tbd = tb.detach();
+        var kdx = new Contestant("kiln fwd+dX", () => { kx.Grad = null; F.Conv2d(kx, kwd, kbd, l.Stride, l.Pad).Backward(kg); });
+        var tdx = new Contestant("torch fwd+dX", () =>
+        {
+            using var scope = NewDisposeScope();
+            tx.grad?.zero_();
+            nn.functional.conv2d(tx, twd, tbd, st, pd).backward([tg]);
+        });
+        var kdw = new Contestant("kiln fwd+dW", () => { kw.Grad = null; kb.Grad = null; F.Conv2d(kxd, kw, kb, l.Stride, l.Pad).Backward(kg); });
+        var tdw = new Contestant("torch fwd+dW", () =>
+        {
+            using var scope = NewDisposeScope();
+            tw.grad?.zero_(); tb.grad?.zero_();
+            nn.functional.conv2d(txd, tw, tb, st, pd).backward([tg]);
+        });
+        Measure.Run(kdx, tdx);
+        Measure.Run(kdw, tdw);
+        Console.WriteLine($"|   {l.Label}: backward halves (fwd+half - fwd median) | dX {Ms(kdx.Median - kFwd)} | {Ms(tdx.Median - tFwd)} | {(tdx.Median - tFwd) / (kdx.Median - kFwd):0.00}x " +
+                          $"| dW+db {Ms(kdw.Median - kFwd)} | {Ms(tdw.Median - tFwd)} | {(tdw.Median - tFwd) / (kdw.Median - kFwd):0.00}x | |");
     }
 
     static double RelDiff(KTensor k, TTensor t)

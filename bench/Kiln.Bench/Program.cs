@@ -9,6 +9,9 @@ using Kiln.Bench;
 //   mlp [--reps N] [--profile] [--no-collect]: issue 3's MLP 784-50-ReLU-10 training epoch on Fashion-MNIST, Kiln vs TorchSharp µs/step
 //   (--profile adds Kiln's per-phase/per-node breakdown and a hand-written-kernel reference step; --no-collect skips the
 //   full GC before each timed epoch);
+//   conv [--filter TEXT]: issue 4's Conv2d layers (a)-(e) at batch 256, fwd and fwd+bwd; --filter m4: get_model4's ten convolutions;
+//   --profile adds each layer's backward halves (dX alone, dW + db alone);
+//   convkern [--filter TEXT]: diagnostic, Kiln alone: get_model4's conv products (fwd, dX, dW) in GFLOPS, direct kernel on and off;
 //   normpool [--filter TEXT]: issue 4's BatchNorm2d / AvgPool2d / MaxPool2d at batch 256 on four conv activations, fwd and fwd+bwd;
 //   epoch [--threads T] [--limit N]: issue 8's end to end, one epoch of Fashion-MNIST through get_model4 (batch 1024, AdamW +
 //   1cycle) then validation, TorchSharp then Kiln, each in its own child process (peak RSS per library); T defaults to all
@@ -42,7 +45,7 @@ for (int i = 0; i < rest.Length; i++)
         case "--time": Measure.TargetSeconds = double.Parse(rest[++i], System.Globalization.CultureInfo.InvariantCulture); timeGiven = true; break;
         case "--filter": filter = rest[++i]; break;
         case "--reps": MlpBench.Reps = int.Parse(rest[++i]); break;
-        case "--profile": profile = true; break;
+        case "--profile": profile = true; ConvBench.Parts = true; break;
         case "--no-collect": MlpBench.CollectBeforeEpoch = false; break;
         case "--cfgs": tuneCfgs = rest[++i]; break;
         case "--limit": limit = int.Parse(rest[++i]); break;
@@ -68,6 +71,7 @@ switch (mode)
     case "lesson8": rc = Lesson8Bench.Run(); break;
     case "mlp": rc = MlpBench.Run(threads, profile); break;
     case "conv": rc = ConvBench.Run(threads, filter); break;
+    case "convkern": rc = ConvKernBench.Run(threads, filter); break; // diagnostic: Kiln's conv products per model4 layer, direct kernel on/off
     case "data": rc = DataBench.Run(); break; // issue 5: DataLoader batches/s of augmented Fashion-MNIST batches of 1024, 0/1/2 workers
     case "train-profile": rc = TrainProfile.Run(threads[0], filter ?? "model4"); break; // issue 8: where a Kiln step goes
     case "normpool": rc = NormPoolBench.Run(threads, filter); break;

@@ -12,6 +12,8 @@ namespace Kiln.Kernels;
 /// </summary>
 internal readonly record struct ConvShape(int Cb, int H, int W, int Cs, int Kh, int Kw, int Sh, int Sw, int Ph, int Pw, int Dh, int Dw, int Oh, int Ow, int Groups)
 {
+    /// <summary>A 1x1, stride-1, unpadded convolution: a matrix product per image, whose im2col is the image itself.</summary>
+    public bool Pointwise => Kh == 1 && Kw == 1 && Sh == 1 && Sw == 1 && Ph == 0 && Pw == 0;
     /// <summary>Window positions per image (columns of the im2col matrix).</summary>
     public int L => Oh * Ow;
     /// <summary>Rows of the im2col matrix: Cb * Kh * Kw.</summary>

@@ -1,21 +1,39 @@
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Kiln.Kernels;
 
 /// <summary>
 /// Direct stride-1 convolution (no im2col): for one output row and 8 output channels, a 32-wide strip of outputs stays in
 /// 16 Vector512 accumulators while the loop runs over every input channel and kernel tap (two input loads and eight
-/// weight broadcasts feed 16 FMAs). Stride-1 layers with many input channels otherwise write and re-read a column matrix
+/// weight broadcasts feed 16 FMAs). With Vector256 only (AVX2, 16 registers) blocks are 4 output channels and a strip is 24
+/// outputs of the row-major padded plane (three input loads and four broadcasts feed 12 accumulators): strips run across
+/// row ends, and the outputs that land in the padding columns are computed and dropped, so a 14-wide row wastes 2 of 16
+/// lanes instead of 10 of 24. Stride-1 layers with many input channels otherwise write and re-read a column matrix
 /// kh·kw times the size of the input; this touches only the padded input, the packed weights and the output once.
 /// The input gradient of a stride-1 convolution is the same kernel on the padded output gradient with flipped weights.
 /// </summary>
 internal static unsafe class ConvDirect
 {
-    const int CoBlock = 8, Strip = 32;
+    /// <summary>Output channels per block of packed weights.</summary>
+    static readonly int CoBlock = Vector512.IsHardwareAccelerated ? 8 : 4;
 
-    /// <summary>Whether the direct kernel applies: Vector512, stride 1, one group, and output rows wide enough to fill most of a 32-wide strip.</summary>
+    /// <summary>Vector512 (AVX-512) or, failing that, Vector256 with FMA (AVX2): the two widths the kernels are written for.</summary>
+    static readonly bool Wide = Vector512.IsHardwareAccelerated, Supported = Wide || (Vector256.IsHardwareAccelerated && Fma.IsSupported);
+
+    /// <summary>Outputs per Vector512 strip: two vectors of 16 within a row (AVX2's strips are 24 across the padded plane).</summary>
+    const int Strip = 32;
+
+    /// <summary>Zeroed floats after the padded image: strips read up to a strip past the last output (discarded lanes).</summary>
+    const int Slack = 48;
+
+    /// <summary>Output channels per vector of the weight gradient (its lanes).</summary>
+    static readonly int Lanes = Wide ? 16 : 8;
+
+    /// <summary>Whether the direct kernel applies: Vector512 or AVX2, stride 1, one group, more than one tap (a 1x1 layer is a
+    /// plain matrix product), and output rows wide enough to fill most of a strip.</summary>
     internal static bool Applies(in ConvShape s) =>
-        Vector512.IsHardwareAccelerated && s.Sh == 1 && s.Sw == 1 && s.Groups == 1 && s.Ow >= 12 && s.Cb >= MinChannels && s.Cs >= CoBlock;
+        Supported && s.Kh * s.Kw > 1 && s.Sh == 1 && s.Sw == 1 && s.Groups == 1 && s.Ow >= 12 && s.Cb >= MinChannels && s.Cs >= CoBlock;
 
     /// <summary>Fewest input channels for which the direct kernel beats im2col + GEMM (with one channel the column matrix is tiny).</summary>
     internal static int MinChannels = 4;
@@ -50,8 +68,7 @@ internal static unsafe class ConvDirect
     internal static void Forward(ConvShape s, int n, float* big, float[] packed, float* bias, float* small)
     {
         int hp = s.H + 2 * s.Ph, wp = s.W + 2 * s.Pw;
-        // Strips read up to 31 floats past a row's last output (discarded lanes): slack at the end of the buffer.
-        long padFloats = (long)s.Cb * hp * wp + Strip + 16;
+        long padFloats = (long)s.Cb * hp * wp + Slack;
         fixed (float* pw = packed)
         {
             float* wpk = pw;
@@ -59,8 +76,9 @@ internal static unsafe class ConvDirect
             {
                 float* pad = Conv.Workspace.Get(0, 0, padFloats).Pad;
                 Conv.PadCopy(big + (long)i * s.BigSize, s, hp, wp, pad);
-                new Span<float>(pad + (long)s.Cb * hp * wp, Strip + 16).Clear();
-                Image(s, hp, wp, pad, wpk, bias, small + (long)i * s.SmallSize);
+                new Span<float>(pad + (long)s.Cb * hp * wp, Slack).Clear();
+                if (Wide) Image(s, hp, wp, pad, wpk, bias, small + (long)i * s.SmallSize);
+                else ImageFlat(s, hp, wp, pad, wpk, bias, small + (long)i * s.SmallSize);
             }, (long)s.Cs * s.K * s.L * n >= 1L << 18 ? 0 : 1);
         }
     }
@@ -69,7 +87,7 @@ internal static unsafe class ConvDirect
     static void Image(in ConvShape s, int hp, int wp, float* pad, float* wpk, float* bias, float* y)
     {
         int blocks = (s.Cs + CoBlock - 1) / CoBlock, kk = s.Kh * s.Kw, l = s.L;
-        float* tile = stackalloc float[CoBlock * Strip];
+        float* tile = stackalloc float[8 * 32];
         for (int b = 0; b < blocks; b++)
         {
             int co0 = b * CoBlock, rows = Math.Min(CoBlock, s.Cs - co0);
@@ -125,8 +143,74 @@ internal static unsafe class ConvDirect
         a60.Store(tile + 192); a61.Store(tile + 208); a70.Store(tile + 224); a71.Store(tile + 240);
     }
 
-    /// <summary>Whether <see cref="WeightGrad"/> applies: as <see cref="Applies"/>, with whole blocks of 16 output channels.</summary>
-    internal static bool WeightGradApplies(in ConvShape s) => Applies(s) && s.Cs % 16 == 0;
+    /// <summary>
+    /// The AVX2 image: for each block of 4 output channels, strips of 24 consecutive positions q = oy·wp + ox of the padded
+    /// plane (the input of tap (ki, kj) for output q sits at q + ki·Dh·wp + kj·Dw); positions with ox ≥ Ow are dropped.
+    /// </summary>
+    static void ImageFlat(in ConvShape s, int hp, int wp, float* pad, float* wpk, float* bias, float* y)
+    {
+        int blocks = (s.Cs + CoBlock - 1) / CoBlock, kk = s.Kh * s.Kw, l = s.L, ow = s.Ow;
+        int end = (s.Oh - 1) * wp + ow;   // one past the last output position
+        float* tile = stackalloc float[4 * 24];
+        for (int b = 0; b < blocks; b++)
+        {
+            int co0 = b * CoBlock, rows = Math.Min(CoBlock, s.Cs - co0);
+            float* wb = wpk + (nint)b * s.Cb * kk * CoBlock;
+            for (int q0 = 0; q0 < end; q0 += 24)
+            {
+                Strip4x24(s, (nint)hp * wp, wp, pad + q0, wb, tile);
+                int q1 = Math.Min(q0 + 24, end);
+                for (int r = 0; r < rows; r++)
+                {
+                    float* dst = y + (nint)(co0 + r) * l, src = tile + r * 24 - q0;
+                    float add = bias == null ? 0f : bias[co0 + r];
+                    int oy = q0 / wp, ox = q0 - oy * wp;
+                    for (int q = q0; q < q1; oy++, q += wp - ox, ox = 0)
+                    {
+                        int stop = Math.Min(q1, q - ox + ow);   // end of this row's outputs within the strip
+                        for (int t = q, d = oy * ow + ox; t < stop; t++, d++) dst[d] = src[t] + add;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>tile[r, 0..24) = Σ_{ci, ki, kj} w[r, ci, ki, kj] · pad[ci, q + ki·Dh·wp + kj·Dw] for the 4 channels of the block and the 24 positions from x0.</summary>
+    static void Strip4x24(in ConvShape s, nint plane, int wp, float* x0, float* wb, float* tile)
+    {
+        Vector256<float> a00 = default, a01 = default, a02 = default, a10 = default, a11 = default, a12 = default;
+        Vector256<float> a20 = default, a21 = default, a22 = default, a30 = default, a31 = default, a32 = default;
+        int kh = s.Kh, kw = s.Kw, dh = s.Dh, dw = s.Dw;
+        float* w = wb;
+        for (int ci = 0; ci < s.Cb; ci++)
+        {
+            float* xc = x0 + ci * plane;
+            for (int ki = 0; ki < kh; ki++)
+            {
+                float* row = xc + (nint)ki * dh * wp;
+                for (int kj = 0; kj < kw; kj++, w += 4)
+                {
+                    float* x = row + kj * dw;
+                    var v0 = Vector256.Load(x); var v1 = Vector256.Load(x + 8); var v2 = Vector256.Load(x + 16);
+                    var b = Vector256.Create(w[0]);
+                    a00 = Vector256.FusedMultiplyAdd(b, v0, a00); a01 = Vector256.FusedMultiplyAdd(b, v1, a01); a02 = Vector256.FusedMultiplyAdd(b, v2, a02);
+                    b = Vector256.Create(w[1]);
+                    a10 = Vector256.FusedMultiplyAdd(b, v0, a10); a11 = Vector256.FusedMultiplyAdd(b, v1, a11); a12 = Vector256.FusedMultiplyAdd(b, v2, a12);
+                    b = Vector256.Create(w[2]);
+                    a20 = Vector256.FusedMultiplyAdd(b, v0, a20); a21 = Vector256.FusedMultiplyAdd(b, v1, a21); a22 = Vector256.FusedMultiplyAdd(b, v2, a22);
+                    b = Vector256.Create(w[3]);
+                    a30 = Vector256.FusedMultiplyAdd(b, v0, a30); a31 = Vector256.FusedMultiplyAdd(b, v1, a31); a32 = Vector256.FusedMultiplyAdd(b, v2, a32);
+                }
+            }
+        }
+        a00.Store(tile); a01.Store(tile + 8); a02.Store(tile + 16);
+        a10.Store(tile + 24); a11.Store(tile + 32); a12.Store(tile + 40);
+        a20.Store(tile + 48); a21.Store(tile + 56); a22.Store(tile + 64);
+        a30.Store(tile + 72); a31.Store(tile + 80); a32.Store(tile + 88);
+    }
+
+    /// <summary>Whether <see cref="WeightGrad"/> applies: as <see cref="Applies"/>, with whole vectors of output channels (16, or 8 with AVX2).</summary>
+    internal static bool WeightGradApplies(in ConvShape s) => Applies(s) && s.Cs % Lanes == 0;
 
     /// <summary>Kernel taps per block of accumulators in <see cref="ImageWeightGrad"/> (3x3 is one block, 5x5 three).</summary>
     const int TapBlock = 9;
@@ -134,7 +218,7 @@ internal static unsafe class ConvDirect
     /// <summary>
     /// Weight and bias gradients of a stride-1 convolution without im2col: dw [Cs, Cb, Kh, Kw] = Σ_images Σ_positions
     /// small·big at each tap, dbias [Cs] = Σ small (when not null); both overwritten. Lanes run over 16 output channels
-    /// (the output gradient is transposed to [positions, Cs] per image): for each input channel and block of up to 9 taps,
+    /// (16, or 8 with AVX2; the output gradient is transposed to [positions, Cs] per image): for each input channel and block of up to 9 taps,
     /// 9 accumulators take one gradient vector and one broadcast input pixel per tap and position, so nothing needs a
     /// horizontal sum. Images are split into up to four fixed ranges whose partial sums are added in order (the result
     /// does not depend on the thread count).
@@ -142,7 +226,7 @@ internal static unsafe class ConvDirect
     internal static void WeightGrad(ConvShape s, int n, float* small, float* big, float* dw, float* dbias)
     {
         int hp = s.H + 2 * s.Ph, wp = s.W + 2 * s.Pw, kk = s.Kh * s.Kw;
-        long padFloats = (long)s.Cb * hp * wp + Strip + 16;
+        long padFloats = (long)s.Cb * hp * wp + Slack;
         long wSize = (long)s.Cs * s.K;
         int slots = Math.Min(n, 4);
         if (slots == 0)
@@ -173,7 +257,8 @@ internal static unsafe class ConvDirect
                         for (int p = 0; p < s.L; p++) dyt[(nint)p * s.Cs + c] = row[p];
                         sdb[c] += System.Numerics.Tensors.TensorPrimitives.Sum(new ReadOnlySpan<float>(row, s.L));
                     }
-                    ImageWeightGrad(s, wp, hp * wp, pad, dyt, sdw);
+                    if (Wide) ImageWeightGrad(s, wp, hp * wp, pad, dyt, sdw);
+                    else ImageWeightGrad256(s, wp, hp * wp, pad, dyt, sdw);
                 }
             });
             for (int slot = 1; slot < slots; slot++)
@@ -198,13 +283,7 @@ internal static unsafe class ConvDirect
             for (int ci = 0; ci < s.Cb; ci++)
                 for (int t0 = 0; t0 < kk; t0 += TapBlock)
                 {
-                    int nt = Math.Min(TapBlock, kk - t0);
-                    // Missing taps of the last block read tap t0's pixels; their sums are not written back.
-                    for (int j = 0; j < TapBlock; j++)
-                    {
-                        int t = t0 + (j < nt ? j : 0);
-                        offs[j] = t / s.Kw * s.Dh * wp + t % s.Kw * s.Dw;
-                    }
+                    int nt = TapOffsets(s, wp, t0, offs);
                     int o0 = offs[0], o1 = offs[1], o2 = offs[2], o3 = offs[3], o4 = offs[4], o5 = offs[5], o6 = offs[6], o7 = offs[7], o8 = offs[8];
                     Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default, a8 = default;
                     float* xc = pad + (nint)ci * plane;
@@ -230,6 +309,60 @@ internal static unsafe class ConvDirect
                     float* dst = acc + ((nint)ci * kk + t0) * cs + co0;
                     sums[0] = a0; sums[1] = a1; sums[2] = a2; sums[3] = a3; sums[4] = a4; sums[5] = a5; sums[6] = a6; sums[7] = a7; sums[8] = a8;
                     for (int j = 0; j < nt; j++) (Vector512.Load(dst + (nint)j * cs) + sums[j]).Store(dst + (nint)j * cs);
+                }
+    }
+
+    /// <summary>
+    /// Offsets in the padded plane of the taps t0 .. t0 + 8 (a block of <see cref="ImageWeightGrad"/>); taps past the last
+    /// read tap t0's pixels and their sums are not written back. Returns how many taps the block really has.
+    /// </summary>
+    static int TapOffsets(in ConvShape s, int wp, int t0, int* offs)
+    {
+        int nt = Math.Min(TapBlock, s.Kh * s.Kw - t0);
+        for (int j = 0; j < TapBlock; j++)
+        {
+            int t = t0 + (j < nt ? j : 0);
+            offs[j] = t / s.Kw * s.Dh * wp + t % s.Kw * s.Dw;
+        }
+        return nt;
+    }
+
+    /// <summary>The AVX2 <see cref="ImageWeightGrad"/>: lanes over 8 output channels.</summary>
+    static void ImageWeightGrad256(in ConvShape s, int wp, int plane, float* pad, float* dyt, float* acc)
+    {
+        int kk = s.Kh * s.Kw, cs = s.Cs;
+        int* offs = stackalloc int[TapBlock];
+        Vector256<float>* sums = stackalloc Vector256<float>[TapBlock];
+        for (int co0 = 0; co0 < cs; co0 += 8)
+            for (int ci = 0; ci < s.Cb; ci++)
+                for (int t0 = 0; t0 < kk; t0 += TapBlock)
+                {
+                    int nt = TapOffsets(s, wp, t0, offs);
+                    int o0 = offs[0], o1 = offs[1], o2 = offs[2], o3 = offs[3], o4 = offs[4], o5 = offs[5], o6 = offs[6], o7 = offs[7], o8 = offs[8];
+                    Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default, a8 = default;
+                    float* xc = pad + (nint)ci * plane;
+                    for (int oy = 0; oy < s.Oh; oy++)
+                    {
+                        float* xr = xc + (nint)oy * wp;
+                        float* dr = dyt + (nint)oy * s.Ow * cs + co0;
+                        for (int ox = 0; ox < s.Ow; ox++)
+                        {
+                            var d = Vector256.Load(dr + (nint)ox * cs);
+                            float* x = xr + ox;
+                            a0 = Vector256.FusedMultiplyAdd(d, Vector256.Create(x[o0]), a0);
+                            a1 = Vector256.FusedMultiplyAdd(d, Vector256.Create(x[o1]), a1);
+                            a2 = Vector256.FusedMultiplyAdd(d, Vector256.Create(x[o2]), a2);
+                            a3 = Vector256.FusedMultiplyAdd(d, Vector256.Create(x[o3]), a3);
+                            a4 = Vector256.FusedMultiplyAdd(d, Vector256.Create(x[o4]), a4);
+                            a5 = Vector256.FusedMultiplyAdd(d, Vector256.Create(x[o5]), a5);
+                            a6 = Vector256.FusedMultiplyAdd(d, Vector256.Create(x[o6]), a6);
+                            a7 = Vector256.FusedMultiplyAdd(d, Vector256.Create(x[o7]), a7);
+                            a8 = Vector256.FusedMultiplyAdd(d, Vector256.Create(x[o8]), a8);
+                        }
+                    }
+                    float* dst = acc + ((nint)ci * kk + t0) * cs + co0;
+                    sums[0] = a0; sums[1] = a1; sums[2] = a2; sums[3] = a3; sums[4] = a4; sums[5] = a5; sums[6] = a6; sums[7] = a7; sums[8] = a8;
+                    for (int j = 0; j < nt; j++) (Vector256.Load(dst + (nint)j * cs) + sums[j]).Store(dst + (nint)j * cs);
                 }
     }
 }

@@ -12,12 +12,13 @@ namespace Kiln.Kernels;
 /// </summary>
 internal static unsafe class ConvRows
 {
-    /// <summary>Whether this path applies to the input gradient and weight gradient: one group and at least 8 big-side channels (a tap's run of channels fills vectors).</summary>
-    internal static bool Applies(in ConvShape s) => s.Groups == 1 && s.Cb >= MinChannels;
+    /// <summary>Whether this path applies to the input gradient and weight gradient: one group and at least 8 big-side channels
+    /// (a tap's run of channels fills vectors), not pointwise (1x1 layers gain nothing from the transposition).</summary>
+    internal static bool Applies(in ConvShape s) => s.Groups == 1 && s.Cb >= MinChannels && !s.Pointwise;
 
     /// <summary>Whether it applies to the forward: from 32 big-side channels (measured at 16 channels, layer (b), the im2col
     /// forward was as fast or faster; at 64 and 128, layers (c) and (e), the channels-last one was ~20-30 % faster).</summary>
-    internal static bool AppliesForward(in ConvShape s) => s.Groups == 1 && s.Cb >= MinForwardChannels;
+    internal static bool AppliesForward(in ConvShape s) => s.Groups == 1 && s.Cb >= MinForwardChannels && !s.Pointwise;
 
     /// <summary>Fewest big-side channels for the channels-last input and weight gradients.</summary>
     internal static int MinChannels = 8;

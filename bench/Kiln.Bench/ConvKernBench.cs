@@ -1,0 +1,58 @@
+using Kiln.Kernels;
+
+namespace Kiln.Bench;
+
+/// <summary>
+/// Diagnostic, Kiln alone: the three convolution products (forward, input gradient, weight + bias gradient) of each of
+/// get_model4's layers at batch 256, called on the kernels directly, with the direct stride-1 kernel allowed and with it
+/// switched off (im2col / channels-last paths), interleaved. GFLOPS = 2·Cs·K·L·n per product.
+/// </summary>
+static unsafe class ConvKernBench
+{
+    const int Batch = 256;
+
+    public static int Run(int[] threads, string? filter)
+    {
+        foreach (int t in threads)
+        {
+            Env.SetThreads(t);
+            Console.WriteLine($"\nConvolution kernels, batch {Batch}, threads = {t}; GFLOPS median (best); 'direct off' forces the im2col / channels-last paths\n");
+            Console.WriteLine("| layer | fwd | fwd, direct off | dX | dX, direct off | dW+db | dW+db, direct off |");
+            Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
+            foreach (var l in ConvBench.Model4Layers)
+                if (filter == null || l.Label.Contains(filter, StringComparison.Ordinal)) RunLayer(l);
+        }
+        return 0;
+    }
+
+    static void RunLayer(ConvBench.Layer l)
+    {
+        int o = (l.Size + 2 * l.Pad - l.K) / l.Stride + 1;
+        var s = new ConvShape(l.Cin, l.Size, l.Size, l.Cout, l.K, l.K, l.Stride, l.Stride, l.Pad, l.Pad, 1, 1, o, o, 1);
+        var rnd = new Random(5);
+        float[] Fill(long n) { var a = GC.AllocateUninitializedArray<float>((int)n, pinned: true); for (long i = 0; i < n; i++) a[i] = (float)(rnd.NextDouble() - 0.5); return a; }
+        float[] big = Fill((long)Batch * s.BigSize), small = Fill((long)Batch * s.SmallSize), w = Fill((long)s.Cs * s.K), bias = Fill(s.Cs);
+        float[] dBig = Fill(big.Length), dSmall = Fill(small.Length), dw = Fill(w.Length), db = Fill(s.Cs);
+        double flops = 2.0 * s.Cs * s.K * s.L * Batch;
+        int saved = ConvDirect.MinChannels;
+
+        fixed (float* pb = big, ps = small, pw = w, pbias = bias, pdb = dBig, pds = dSmall, pdw = dw, pdbias = db)
+        {
+            float* b_ = pb, s_ = ps, w_ = pw, bi_ = pbias, db_ = pdb, ds_ = pds, dw_ = pdw, dbi_ = pdbias;
+            Contestant Make(string name, bool direct, Action<nint> run) =>
+                new(name, () => { ConvDirect.MinChannels = direct ? saved : int.MaxValue; run(0); ConvDirect.MinChannels = saved; });
+            var cs = new[]
+            {
+                Make("fwd", true, _ => Conv.Forward(s, Batch, b_, w_, bi_, ds_)),
+                Make("fwd off", false, _ => Conv.Forward(s, Batch, b_, w_, bi_, ds_)),
+                Make("dX", true, _ => Conv.Transposed(s, Batch, s_, w_, null, db_)),
+                Make("dX off", false, _ => Conv.Transposed(s, Batch, s_, w_, null, db_)),
+                Make("dW", true, _ => Conv.WeightGrad(s, Batch, s_, b_, dw_, dbi_)),
+                Make("dW off", false, _ => Conv.WeightGrad(s, Batch, s_, b_, dw_, dbi_)),
+            };
+            Measure.Run(cs);
+            string G(Contestant c) => $"{flops / c.Median / 1e9:0.0} ({flops / c.Best / 1e9:0.0})";
+            Console.WriteLine($"| {l.Label} | {G(cs[0])} | {G(cs[1])} | {G(cs[2])} | {G(cs[3])} | {G(cs[4])} | {G(cs[5])} |");
+        }
+    }
+}
