@@ -171,7 +171,8 @@ public sealed class ConvTests
             new(3, 6, 4, 6, 15, 2, 3),                                     // no padding: input gradient padded by k-1
             new(1, 8, 8, 7, 14, 3, 3, Ph: 3, Pw: 3),                        // padding beyond d(k-1): the input gradient falls back
             new(5, 4, 32, 9, 17, 3, 2, Ph: 1, Dw: 2),                       // direct weight gradient: four 8-channel blocks, 15 wide
-            new(3, 5, 24, 7, 18, 3, 3, Ph: 1, Pw: 1),                       // 24 channels: AVX2's 8-lane weight gradient (AVX-512's needs 16s)
+            new(3, 5, 20, 7, 18, 3, 3, Ph: 1, Pw: 1),                       // 20 channels: AVX2's direct weight gradient (blocks of 4; AVX-512's needs 16s)
+            new(2, 6, 8, 12, 13, 2, 2, Ph: 1, Dh: 2),                       // 4 taps: AVX2's tap blocks of 3 end with a single tap
             // >= 8 big-side channels, not stride 1 with wide rows: the channels-last (im2row) path
             new(3, 12, 5, 9, 11, 3, 2, Sh: 3, Sw: 2, Ph: 2, Pw: 1, Dh: 2),
             new(7, 16, 24, 8, 8, 3, 3, Sh: 2, Sw: 2, Ph: 1, Pw: 1),

@@ -27,9 +27,6 @@ internal static unsafe class ConvDirect
     /// <summary>Zeroed floats after the padded image: strips read up to a strip past the last output (discarded lanes).</summary>
     const int Slack = 48;
 
-    /// <summary>Output channels per vector of the weight gradient (its lanes).</summary>
-    static readonly int Lanes = Wide ? 16 : 8;
-
     /// <summary>Whether the direct kernel applies: Vector512 or AVX2, stride 1, one group, more than one tap (a 1x1 layer is a
     /// plain matrix product), and output rows wide enough to fill most of a strip.</summary>
     internal static bool Applies(in ConvShape s) =>
@@ -209,18 +206,19 @@ internal static unsafe class ConvDirect
         a30.Store(tile + 72); a31.Store(tile + 80); a32.Store(tile + 88);
     }
 
-    /// <summary>Whether <see cref="WeightGrad"/> applies: as <see cref="Applies"/>, with whole vectors of output channels (16, or 8 with AVX2).</summary>
-    internal static bool WeightGradApplies(in ConvShape s) => Applies(s) && s.Cs % Lanes == 0;
+    /// <summary>Whether <see cref="WeightGrad"/> applies: as <see cref="Applies"/>, with whole vectors of 16 output channels
+    /// (Vector512) or whole blocks of 4 (AVX2).</summary>
+    internal static bool WeightGradApplies(in ConvShape s) => Applies(s) && s.Cs % (Wide ? 16 : 4) == 0;
 
     /// <summary>Kernel taps per block of accumulators in <see cref="ImageWeightGrad"/> (3x3 is one block, 5x5 three).</summary>
     const int TapBlock = 9;
 
     /// <summary>
     /// Weight and bias gradients of a stride-1 convolution without im2col: dw [Cs, Cb, Kh, Kw] = Σ_images Σ_positions
-    /// small·big at each tap, dbias [Cs] = Σ small (when not null); both overwritten. Lanes run over 16 output channels
-    /// (16, or 8 with AVX2; the output gradient is transposed to [positions, Cs] per image): for each input channel and block of up to 9 taps,
-    /// 9 accumulators take one gradient vector and one broadcast input pixel per tap and position, so nothing needs a
-    /// horizontal sum. Images are split into up to four fixed ranges whose partial sums are added in order (the result
+    /// small·big at each tap, dbias [Cs] = Σ small (when not null); both overwritten. With Vector512, lanes run over 16
+    /// output channels (the output gradient is transposed to [positions, Cs] per image): for each input channel and block of
+    /// up to 9 taps, 9 accumulators take one gradient vector and one broadcast input pixel per tap and position, so nothing
+    /// needs a horizontal sum. With AVX2, lanes run over positions instead (see <see cref="ImageWeightGradFlat"/>). Images are split into up to four fixed ranges whose partial sums are added in order (the result
     /// does not depend on the thread count).
     /// </summary>
     internal static void WeightGrad(ConvShape s, int n, float* small, float* big, float* dw, float* dbias)
@@ -228,7 +226,7 @@ internal static unsafe class ConvDirect
         int hp = s.H + 2 * s.Ph, wp = s.W + 2 * s.Pw, kk = s.Kh * s.Kw;
         long padFloats = (long)s.Cb * hp * wp + Slack;
         long wSize = (long)s.Cs * s.K;
-        int slots = Math.Min(n, 4);
+        int slots = Math.Min(n, 4), qLen = ((s.Oh * wp + 7) & ~7);
         if (slots == 0)
         {
             new Span<float>(dw, (int)wSize).Clear();
@@ -244,7 +242,7 @@ internal static unsafe class ConvDirect
             {
                 float* sdw = parts + slot * (wSize + s.Cs), sdb = sdw + wSize;
                 new Span<float>(sdw, (int)(wSize + s.Cs)).Clear();
-                float* pad = Conv.Workspace.Get(0, 0, padFloats + (long)s.L * s.Cs).Pad;
+                float* pad = Conv.Workspace.Get(0, 0, padFloats + (long)Math.Max(s.L, qLen) * s.Cs).Pad;
                 float* dyt = pad + padFloats;
                 int i0 = (int)((long)n * slot / slots), i1 = (int)((long)n * (slot + 1) / slots);
                 for (int i = i0; i < i1; i++)
@@ -254,11 +252,23 @@ internal static unsafe class ConvDirect
                     for (int c = 0; c < s.Cs; c++)
                     {
                         float* row = g + (nint)c * s.L;
-                        for (int p = 0; p < s.L; p++) dyt[(nint)p * s.Cs + c] = row[p];
+                        if (Wide)
+                            for (int p = 0; p < s.L; p++) dyt[(nint)p * s.Cs + c] = row[p];
+                        else
+                        {
+                            // [Cs, qLen]: rows of wp with zeros under the padding columns and after the last row
+                            float* d = dyt + (nint)c * qLen;
+                            for (int oy = 0; oy < s.Oh; oy++)
+                            {
+                                new ReadOnlySpan<float>(row + (nint)oy * s.Ow, s.Ow).CopyTo(new Span<float>(d + (nint)oy * wp, s.Ow));
+                                new Span<float>(d + (nint)oy * wp + s.Ow, wp - s.Ow).Clear();
+                            }
+                            new Span<float>(d + (nint)s.Oh * wp, qLen - s.Oh * wp).Clear();
+                        }
                         sdb[c] += System.Numerics.Tensors.TensorPrimitives.Sum(new ReadOnlySpan<float>(row, s.L));
                     }
                     if (Wide) ImageWeightGrad(s, wp, hp * wp, pad, dyt, sdw);
-                    else ImageWeightGrad256(s, wp, hp * wp, pad, dyt, sdw);
+                    else ImageWeightGradFlat(s, wp, hp * wp, pad, dyt, qLen, sdw);
                 }
             });
             for (int slot = 1; slot < slots; slot++)
@@ -322,47 +332,56 @@ internal static unsafe class ConvDirect
         for (int j = 0; j < TapBlock; j++)
         {
             int t = t0 + (j < nt ? j : 0);
-            offs[j] = t / s.Kw * s.Dh * wp + t % s.Kw * s.Dw;
+            offs[j] = Offset(s, wp, t);
         }
         return nt;
     }
 
-    /// <summary>The AVX2 <see cref="ImageWeightGrad"/>: lanes over 8 output channels.</summary>
-    static void ImageWeightGrad256(in ConvShape s, int wp, int plane, float* pad, float* dyt, float* acc)
+    /// <summary>
+    /// The AVX2 weight gradient of one image: acc[ci, tap, co] += Σ_q dyp[co, q] · pad[ci, q + off(tap)] over the positions
+    /// q = oy·wp + ox of the padded plane, where dyp [Cs, qLen] is the output gradient in rows of wp with zeros under the
+    /// padding columns (so the products there vanish). Lanes run over 8 consecutive positions of both operands (no broadcasts);
+    /// 12 accumulators hold 4 output channels x 3 taps, reduced once per image. (A non-finite input pixel read at a zeroed
+    /// position turns an inf contribution into NaN: either way that gradient entry is not finite.)
+    /// </summary>
+    static void ImageWeightGradFlat(in ConvShape s, int wp, int plane, float* pad, float* dyp, int qLen, float* acc)
     {
         int kk = s.Kh * s.Kw, cs = s.Cs;
-        int* offs = stackalloc int[TapBlock];
-        Vector256<float>* sums = stackalloc Vector256<float>[TapBlock];
-        for (int co0 = 0; co0 < cs; co0 += 8)
+        for (int co0 = 0; co0 < cs; co0 += 4)
+        {
+            float* d0 = dyp + (nint)co0 * qLen, d1 = d0 + qLen, d2 = d1 + qLen, d3 = d2 + qLen;
             for (int ci = 0; ci < s.Cb; ci++)
-                for (int t0 = 0; t0 < kk; t0 += TapBlock)
+            {
+                float* xc = pad + (nint)ci * plane;
+                for (int t0 = 0; t0 < kk; t0 += 3)
                 {
-                    int nt = TapOffsets(s, wp, t0, offs);
-                    int o0 = offs[0], o1 = offs[1], o2 = offs[2], o3 = offs[3], o4 = offs[4], o5 = offs[5], o6 = offs[6], o7 = offs[7], o8 = offs[8];
-                    Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default, a8 = default;
-                    float* xc = pad + (nint)ci * plane;
-                    for (int oy = 0; oy < s.Oh; oy++)
+                    int nt = Math.Min(3, kk - t0);
+                    // a missing tap of the last block reads tap t0's pixels; its sums are not written back
+                    int o0 = Offset(s, wp, t0), o1 = Offset(s, wp, nt > 1 ? t0 + 1 : t0), o2 = Offset(s, wp, nt > 2 ? t0 + 2 : t0);
+                    Vector256<float> a00 = default, a01 = default, a02 = default, a10 = default, a11 = default, a12 = default;
+                    Vector256<float> a20 = default, a21 = default, a22 = default, a30 = default, a31 = default, a32 = default;
+                    for (int q = 0; q < qLen; q += 8)
                     {
-                        float* xr = xc + (nint)oy * wp;
-                        float* dr = dyt + (nint)oy * s.Ow * cs + co0;
-                        for (int ox = 0; ox < s.Ow; ox++)
-                        {
-                            var d = Vector256.Load(dr + (nint)ox * cs);
-                            float* x = xr + ox;
-                            a0 = Vector256.FusedMultiplyAdd(d, Vector256.Create(x[o0]), a0);
-                            a1 = Vector256.FusedMultiplyAdd(d, Vector256.Create(x[o1]), a1);
-                            a2 = Vector256.FusedMultiplyAdd(d, Vector256.Create(x[o2]), a2);
-                            a3 = Vector256.FusedMultiplyAdd(d, Vector256.Create(x[o3]), a3);
-                            a4 = Vector256.FusedMultiplyAdd(d, Vector256.Create(x[o4]), a4);
-                            a5 = Vector256.FusedMultiplyAdd(d, Vector256.Create(x[o5]), a5);
-                            a6 = Vector256.FusedMultiplyAdd(d, Vector256.Create(x[o6]), a6);
-                            a7 = Vector256.FusedMultiplyAdd(d, Vector256.Create(x[o7]), a7);
-                            a8 = Vector256.FusedMultiplyAdd(d, Vector256.Create(x[o8]), a8);
-                        }
+                        float* x = xc + q;
+                        var x0 = Vector256.Load(x + o0); var x1 = Vector256.Load(x + o1); var x2 = Vector256.Load(x + o2);
+                        var y = Vector256.Load(d0 + q);
+                        a00 = Vector256.FusedMultiplyAdd(y, x0, a00); a01 = Vector256.FusedMultiplyAdd(y, x1, a01); a02 = Vector256.FusedMultiplyAdd(y, x2, a02);
+                        y = Vector256.Load(d1 + q);
+                        a10 = Vector256.FusedMultiplyAdd(y, x0, a10); a11 = Vector256.FusedMultiplyAdd(y, x1, a11); a12 = Vector256.FusedMultiplyAdd(y, x2, a12);
+                        y = Vector256.Load(d2 + q);
+                        a20 = Vector256.FusedMultiplyAdd(y, x0, a20); a21 = Vector256.FusedMultiplyAdd(y, x1, a21); a22 = Vector256.FusedMultiplyAdd(y, x2, a22);
+                        y = Vector256.Load(d3 + q);
+                        a30 = Vector256.FusedMultiplyAdd(y, x0, a30); a31 = Vector256.FusedMultiplyAdd(y, x1, a31); a32 = Vector256.FusedMultiplyAdd(y, x2, a32);
                     }
                     float* dst = acc + ((nint)ci * kk + t0) * cs + co0;
-                    sums[0] = a0; sums[1] = a1; sums[2] = a2; sums[3] = a3; sums[4] = a4; sums[5] = a5; sums[6] = a6; sums[7] = a7; sums[8] = a8;
-                    for (int j = 0; j < nt; j++) (Vector256.Load(dst + (nint)j * cs) + sums[j]).Store(dst + (nint)j * cs);
+                    dst[0] += Vector256.Sum(a00); dst[1] += Vector256.Sum(a10); dst[2] += Vector256.Sum(a20); dst[3] += Vector256.Sum(a30);
+                    if (nt > 1) { dst += cs; dst[0] += Vector256.Sum(a01); dst[1] += Vector256.Sum(a11); dst[2] += Vector256.Sum(a21); dst[3] += Vector256.Sum(a31); }
+                    if (nt > 2) { dst += cs; dst[0] += Vector256.Sum(a02); dst[1] += Vector256.Sum(a12); dst[2] += Vector256.Sum(a22); dst[3] += Vector256.Sum(a32); }
                 }
+            }
+        }
     }
+
+    /// <summary>Offset of tap t = ki·Kw + kj in the padded plane: ki·Dh·wp + kj·Dw.</summary>
+    static int Offset(in ConvShape s, int wp, int t) => t / s.Kw * s.Dh * wp + t % s.Kw * s.Dw;
 }
