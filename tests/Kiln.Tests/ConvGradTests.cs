@@ -16,6 +16,7 @@ public sealed class ConvGradTests
     [InlineData(2, 4, 9, 3, 12, 3, 1, 1, 1, 1)]       // the direct stride-1 kernel (>= 4 channels, rows >= 12 wide)
     [InlineData(2, 4, 16, 3, 13, 2, 1, 1, 1, 1)]      // ... and its weight gradient (16 output channels)
     [InlineData(2, 8, 3, 5, 5, 3, 2, 1, 1, 1)]        // the channels-last path (8 input channels, stride 2)
+    [InlineData(2, 4, 8, 5, 14, 3, 2, 1, 1, 1)]       // AVX2's direct stride-2 kernel on phase planes (rows >= 7 wide)
     public void Conv2d_MatchesFiniteDifferences(int n, int cin, int cout, int h, int w, int k, int stride, int pad, int dil, int groups)
     {
         GradCheck.Assert(t => F.Conv2d(t[0], t[1], t[2], stride, pad, dil, groups),

@@ -9,7 +9,8 @@ namespace Kiln.Kernels;
 /// weight broadcasts feed 16 FMAs). With Vector256 only (AVX2, 16 registers) blocks are 4 output channels and a strip is 24
 /// outputs of the row-major padded plane (three input loads and four broadcasts feed 12 accumulators): strips run across
 /// row ends, and the outputs that land in the padding columns are computed and dropped, so a 14-wide row wastes 2 of 16
-/// lanes instead of 10 of 24. Stride-1 layers with many input channels otherwise write and re-read a column matrix
+/// lanes instead of 10 of 24; stride-2 layers run the same kernels on the image split into its four phase planes (see
+/// <see cref="Flat"/>). Stride-1 layers with many input channels otherwise write and re-read a column matrix
 /// kh·kw times the size of the input; this touches only the padded input, the packed weights and the output once.
 /// The input gradient of a stride-1 convolution is the same kernel on the padded output gradient with flipped weights.
 /// </summary>
@@ -27,10 +28,15 @@ internal static unsafe class ConvDirect
     /// <summary>Zeroed floats after the padded image: strips read up to a strip past the last output (discarded lanes).</summary>
     const int Slack = 48;
 
-    /// <summary>Whether the direct kernel applies: Vector512 or AVX2, stride 1, one group, more than one tap (a 1x1 layer is a
-    /// plain matrix product), and output rows wide enough to fill most of a strip.</summary>
+    /// <summary>Whether the direct kernel applies: Vector512 with stride 1 and output rows wide enough to fill most of a strip,
+    /// or AVX2 with stride 1 or 2 (the same in both directions) and rows of at least <see cref="MinWidth"/>; one group, and
+    /// more than one tap (a 1x1 layer is a plain matrix product).</summary>
     internal static bool Applies(in ConvShape s) =>
-        Supported && s.Kh * s.Kw > 1 && s.Sh == 1 && s.Sw == 1 && s.Groups == 1 && s.Ow >= 12 && s.Cb >= MinChannels && s.Cs >= CoBlock;
+        Supported && s.Kh * s.Kw > 1 && s.Groups == 1 && s.Cb >= MinChannels && s.Cs >= CoBlock &&
+        (Wide ? s.Sh == 1 && s.Sw == 1 && s.Ow >= 12 : s.Sh == s.Sw && s.Sh <= 2 && s.Ow >= (s.Sh == 1 ? MinWidth : MinWidth2));
+
+    /// <summary>Narrowest output rows for AVX2's stride-1 and stride-2 kernels.</summary>
+    internal static int MinWidth = 12, MinWidth2 = 7;
 
     /// <summary>Fewest input channels for which the direct kernel beats im2col + GEMM (with one channel the column matrix is tiny).</summary>
     internal static int MinChannels = 4;
@@ -64,19 +70,83 @@ internal static unsafe class ConvDirect
     /// </summary>
     internal static void Forward(ConvShape s, int n, float* big, float[] packed, float* bias, float* small)
     {
-        int hp = s.H + 2 * s.Ph, wp = s.W + 2 * s.Pw;
-        long padFloats = (long)s.Cb * hp * wp + Slack;
+        var g = new Flat(s);
         fixed (float* pw = packed)
         {
             float* wpk = pw;
             Threading.For(n, i =>
             {
-                float* pad = Conv.Workspace.Get(0, 0, padFloats).Pad;
-                Conv.PadCopy(big + (long)i * s.BigSize, s, hp, wp, pad);
-                new Span<float>(pad + (long)s.Cb * hp * wp, Slack).Clear();
-                if (Wide) Image(s, hp, wp, pad, wpk, bias, small + (long)i * s.SmallSize);
-                else ImageFlat(s, hp, wp, pad, wpk, bias, small + (long)i * s.SmallSize);
+                float* pad = Conv.Workspace.Get(0, 0, g.Floats(s.Cb)).Pad;
+                g.Fill(big + (long)i * s.BigSize, s, pad);
+                if (Wide) Image(s, g.Hp, g.Wp, pad, wpk, bias, small + (long)i * s.SmallSize);
+                else ImageFlat(s, g, pad, wpk, bias, small + (long)i * s.SmallSize);
             }, (long)s.Cs * s.K * s.L * n >= 1L << 18 ? 0 : 1);
+        }
+    }
+
+    /// <summary>
+    /// The padded image as the kernels read it: stride S splits it into S·S phase planes of Hs x Ws (plane (ry, rx) holds the
+    /// padded pixels (S·y + ry, S·x + rx)), so the taps of a strided convolution read consecutive positions too; with stride 1
+    /// it is the padded image itself. Output position (oy, ox) is q = oy·Ws + ox, and tap t reads q + Offset(t) of its channel.
+    /// </summary>
+    readonly struct Flat
+    {
+        public readonly int S, Hp, Wp, Hs, Ws;
+        /// <summary>Floats per input channel (all its phase planes).</summary>
+        public readonly long CiStride;
+
+        public Flat(in ConvShape s)
+        {
+            S = s.Sh; Hp = s.H + 2 * s.Ph; Wp = s.W + 2 * s.Pw;
+            Hs = (Hp + S - 1) / S; Ws = (Wp + S - 1) / S;
+            CiStride = (long)S * S * Hs * Ws;
+        }
+
+        /// <summary>Floats of a buffer for cb channels, with zeroed slack after them.</summary>
+        public long Floats(int cb) => cb * CiStride + Slack;
+
+        /// <summary>Where tap t = ki·Kw + kj reads, relative to the output position, in its input channel.</summary>
+        public int Offset(in ConvShape s, int t)
+        {
+            int r = t / s.Kw * s.Dh, c = t % s.Kw * s.Dw;
+            return (r % S * S + c % S) * Hs * Ws + r / S * Ws + c / S;
+        }
+
+        /// <summary>Writes image x [Cb, H, W] into pad in this layout (zeros around it and in the slack).</summary>
+        public void Fill(float* x, in ConvShape s, float* pad)
+        {
+            new Span<float>(pad + s.Cb * CiStride, Slack).Clear();
+            if (S == 1)
+            {
+                Conv.PadCopy(x, s, Hp, Wp, pad);
+                return;
+            }
+            new Span<float>(pad, (int)(s.Cb * CiStride)).Clear();
+            int plane = Hs * Ws;
+            for (int ci = 0; ci < s.Cb; ci++)
+                for (int y = 0; y < s.H; y++)
+                {
+                    int py = y + s.Ph;
+                    float* even = pad + ci * CiStride + (nint)(py & 1) * 2 * plane + (nint)(py >> 1) * Ws, odd = even + plane;
+                    float* src = x + ((nint)ci * s.H + y) * s.W;
+                    // source column xx lands at padded column xx + Pw: its phase is that column's parity
+                    if ((s.Pw & 1) == 0) Deinterleave(src, s.W, even + s.Pw / 2, odd + s.Pw / 2);
+                    else Deinterleave(src, s.W, odd + s.Pw / 2, even + (s.Pw + 1) / 2);
+                }
+        }
+
+        /// <summary>e[j] = src[2j], o[j] = src[2j + 1] for the n floats of src.</summary>
+        static void Deinterleave(float* src, int n, float* e, float* o)
+        {
+            int i = 0;
+            for (; i + 16 <= n; i += 16)
+            {
+                var a = Vector256.Load(src + i); var b = Vector256.Load(src + i + 8);
+                // [a0 a2 b0 b2 | a4 a6 b4 b6] -> [a0 a2 a4 a6 b0 b2 b4 b6], and the same for the odd lanes
+                Avx2.Permute4x64(Avx.Shuffle(a, b, 0b10_00_10_00).AsDouble(), 0b11_01_10_00).AsSingle().Store(e + i / 2);
+                Avx2.Permute4x64(Avx.Shuffle(a, b, 0b11_01_11_01).AsDouble(), 0b11_01_10_00).AsSingle().Store(o + i / 2);
+            }
+            for (; i < n; i++) ((i & 1) == 0 ? e : o)[i >> 1] = src[i];
         }
     }
 
@@ -141,28 +211,30 @@ internal static unsafe class ConvDirect
     }
 
     /// <summary>
-    /// The AVX2 image: for each block of 4 output channels, strips of 24 consecutive positions q = oy·wp + ox of the padded
-    /// plane (the input of tap (ki, kj) for output q sits at q + ki·Dh·wp + kj·Dw); positions with ox ≥ Ow are dropped.
+    /// The AVX2 image: for each block of 4 output channels, strips of 24 consecutive positions q = oy·Ws + ox of the
+    /// <see cref="Flat"/> layout; positions with ox ≥ Ow are computed and dropped.
     /// </summary>
-    static void ImageFlat(in ConvShape s, int hp, int wp, float* pad, float* wpk, float* bias, float* y)
+    static void ImageFlat(in ConvShape s, in Flat g, float* pad, float* wpk, float* bias, float* y)
     {
-        int blocks = (s.Cs + CoBlock - 1) / CoBlock, kk = s.Kh * s.Kw, l = s.L, ow = s.Ow;
-        int end = (s.Oh - 1) * wp + ow;   // one past the last output position
+        int blocks = (s.Cs + CoBlock - 1) / CoBlock, kk = s.Kh * s.Kw, l = s.L, ow = s.Ow, ws = g.Ws;
+        int end = (s.Oh - 1) * ws + ow;   // one past the last output position
         float* tile = stackalloc float[4 * 24];
+        int* toff = stackalloc int[kk];
+        for (int t = 0; t < kk; t++) toff[t] = g.Offset(s, t);
         for (int b = 0; b < blocks; b++)
         {
             int co0 = b * CoBlock, rows = Math.Min(CoBlock, s.Cs - co0);
             float* wb = wpk + (nint)b * s.Cb * kk * CoBlock;
             for (int q0 = 0; q0 < end; q0 += 24)
             {
-                Strip4x24(s, (nint)hp * wp, wp, pad + q0, wb, tile);
+                Strip4x24(s.Cb, kk, (nint)g.CiStride, toff, pad + q0, wb, tile);
                 int q1 = Math.Min(q0 + 24, end);
                 for (int r = 0; r < rows; r++)
                 {
                     float* dst = y + (nint)(co0 + r) * l, src = tile + r * 24 - q0;
                     float add = bias == null ? 0f : bias[co0 + r];
-                    int oy = q0 / wp, ox = q0 - oy * wp;
-                    for (int q = q0; q < q1; oy++, q += wp - ox, ox = 0)
+                    int oy = q0 / ws, ox = q0 - oy * ws;
+                    for (int q = q0; q < q1; oy++, q += ws - ox, ox = 0)
                     {
                         int stop = Math.Min(q1, q - ox + ow);   // end of this row's outputs within the strip
                         for (int t = q, d = oy * ow + ox; t < stop; t++, d++) dst[d] = src[t] + add;
@@ -172,32 +244,27 @@ internal static unsafe class ConvDirect
         }
     }
 
-    /// <summary>tile[r, 0..24) = Σ_{ci, ki, kj} w[r, ci, ki, kj] · pad[ci, q + ki·Dh·wp + kj·Dw] for the 4 channels of the block and the 24 positions from x0.</summary>
-    static void Strip4x24(in ConvShape s, nint plane, int wp, float* x0, float* wb, float* tile)
+    /// <summary>tile[r, 0..24) = Σ_{ci, t} w[r, ci, t] · x0[ci·ciStride + toff[t] + (0..24)] for the 4 channels of the block.</summary>
+    static void Strip4x24(int cb, int kk, nint ciStride, int* toff, float* x0, float* wb, float* tile)
     {
         Vector256<float> a00 = default, a01 = default, a02 = default, a10 = default, a11 = default, a12 = default;
         Vector256<float> a20 = default, a21 = default, a22 = default, a30 = default, a31 = default, a32 = default;
-        int kh = s.Kh, kw = s.Kw, dh = s.Dh, dw = s.Dw;
         float* w = wb;
-        for (int ci = 0; ci < s.Cb; ci++)
+        for (int ci = 0; ci < cb; ci++)
         {
-            float* xc = x0 + ci * plane;
-            for (int ki = 0; ki < kh; ki++)
+            float* xc = x0 + ci * ciStride;
+            for (int t = 0; t < kk; t++, w += 4)
             {
-                float* row = xc + (nint)ki * dh * wp;
-                for (int kj = 0; kj < kw; kj++, w += 4)
-                {
-                    float* x = row + kj * dw;
-                    var v0 = Vector256.Load(x); var v1 = Vector256.Load(x + 8); var v2 = Vector256.Load(x + 16);
-                    var b = Vector256.Create(w[0]);
-                    a00 = Vector256.FusedMultiplyAdd(b, v0, a00); a01 = Vector256.FusedMultiplyAdd(b, v1, a01); a02 = Vector256.FusedMultiplyAdd(b, v2, a02);
-                    b = Vector256.Create(w[1]);
-                    a10 = Vector256.FusedMultiplyAdd(b, v0, a10); a11 = Vector256.FusedMultiplyAdd(b, v1, a11); a12 = Vector256.FusedMultiplyAdd(b, v2, a12);
-                    b = Vector256.Create(w[2]);
-                    a20 = Vector256.FusedMultiplyAdd(b, v0, a20); a21 = Vector256.FusedMultiplyAdd(b, v1, a21); a22 = Vector256.FusedMultiplyAdd(b, v2, a22);
-                    b = Vector256.Create(w[3]);
-                    a30 = Vector256.FusedMultiplyAdd(b, v0, a30); a31 = Vector256.FusedMultiplyAdd(b, v1, a31); a32 = Vector256.FusedMultiplyAdd(b, v2, a32);
-                }
+                float* x = xc + toff[t];
+                var v0 = Vector256.Load(x); var v1 = Vector256.Load(x + 8); var v2 = Vector256.Load(x + 16);
+                var b = Vector256.Create(w[0]);
+                a00 = Vector256.FusedMultiplyAdd(b, v0, a00); a01 = Vector256.FusedMultiplyAdd(b, v1, a01); a02 = Vector256.FusedMultiplyAdd(b, v2, a02);
+                b = Vector256.Create(w[1]);
+                a10 = Vector256.FusedMultiplyAdd(b, v0, a10); a11 = Vector256.FusedMultiplyAdd(b, v1, a11); a12 = Vector256.FusedMultiplyAdd(b, v2, a12);
+                b = Vector256.Create(w[2]);
+                a20 = Vector256.FusedMultiplyAdd(b, v0, a20); a21 = Vector256.FusedMultiplyAdd(b, v1, a21); a22 = Vector256.FusedMultiplyAdd(b, v2, a22);
+                b = Vector256.Create(w[3]);
+                a30 = Vector256.FusedMultiplyAdd(b, v0, a30); a31 = Vector256.FusedMultiplyAdd(b, v1, a31); a32 = Vector256.FusedMultiplyAdd(b, v2, a32);
             }
         }
         a00.Store(tile); a01.Store(tile + 8); a02.Store(tile + 16);
@@ -207,8 +274,14 @@ internal static unsafe class ConvDirect
     }
 
     /// <summary>Whether <see cref="WeightGrad"/> applies: as <see cref="Applies"/>, with whole vectors of 16 output channels
-    /// (Vector512) or whole blocks of 4 (AVX2).</summary>
-    internal static bool WeightGradApplies(in ConvShape s) => Applies(s) && s.Cs % (Wide ? 16 : 4) == 0;
+    /// (Vector512), or with AVX2 whole blocks of 4 and at least <see cref="MinPositions"/> positions per image (each sum over
+    /// an image's positions ends in horizontal adds: model4's 7x7 stride-2 layer, 56 positions, ran at half the speed of
+    /// the channels-last path).</summary>
+    internal static bool WeightGradApplies(in ConvShape s) =>
+        Applies(s) && (Wide ? s.Cs % 16 == 0 : s.Cs % 4 == 0 && s.Oh * new Flat(s).Ws >= MinPositions);
+
+    /// <summary>Fewest flat positions (Oh·Ws) per image for AVX2's direct weight gradient.</summary>
+    internal static int MinPositions = 192;
 
     /// <summary>Kernel taps per block of accumulators in <see cref="ImageWeightGrad"/> (3x3 is one block, 5x5 three).</summary>
     const int TapBlock = 9;
@@ -223,10 +296,11 @@ internal static unsafe class ConvDirect
     /// </summary>
     internal static void WeightGrad(ConvShape s, int n, float* small, float* big, float* dw, float* dbias)
     {
-        int hp = s.H + 2 * s.Ph, wp = s.W + 2 * s.Pw, kk = s.Kh * s.Kw;
-        long padFloats = (long)s.Cb * hp * wp + Slack;
+        var fg = new Flat(s);
+        int kk = s.Kh * s.Kw, ws = fg.Ws;
+        long padFloats = fg.Floats(s.Cb);
         long wSize = (long)s.Cs * s.K;
-        int slots = Math.Min(n, 4), qLen = ((s.Oh * wp + 7) & ~7);
+        int slots = Math.Min(n, 4), qLen = (s.Oh * ws + 7) & ~7;
         if (slots == 0)
         {
             new Span<float>(dw, (int)wSize).Clear();
@@ -247,7 +321,7 @@ internal static unsafe class ConvDirect
                 int i0 = (int)((long)n * slot / slots), i1 = (int)((long)n * (slot + 1) / slots);
                 for (int i = i0; i < i1; i++)
                 {
-                    Conv.PadCopy(big + (long)i * s.BigSize, s, hp, wp, pad);
+                    fg.Fill(big + (long)i * s.BigSize, s, pad);
                     float* g = small + (long)i * s.SmallSize;
                     for (int c = 0; c < s.Cs; c++)
                     {
@@ -256,19 +330,19 @@ internal static unsafe class ConvDirect
                             for (int p = 0; p < s.L; p++) dyt[(nint)p * s.Cs + c] = row[p];
                         else
                         {
-                            // [Cs, qLen]: rows of wp with zeros under the padding columns and after the last row
+                            // [Cs, qLen]: rows of Ws with zeros under the columns past Ow and after the last row
                             float* d = dyt + (nint)c * qLen;
                             for (int oy = 0; oy < s.Oh; oy++)
                             {
-                                new ReadOnlySpan<float>(row + (nint)oy * s.Ow, s.Ow).CopyTo(new Span<float>(d + (nint)oy * wp, s.Ow));
-                                new Span<float>(d + (nint)oy * wp + s.Ow, wp - s.Ow).Clear();
+                                new ReadOnlySpan<float>(row + (nint)oy * s.Ow, s.Ow).CopyTo(new Span<float>(d + (nint)oy * ws, s.Ow));
+                                new Span<float>(d + (nint)oy * ws + s.Ow, ws - s.Ow).Clear();
                             }
-                            new Span<float>(d + (nint)s.Oh * wp, qLen - s.Oh * wp).Clear();
+                            new Span<float>(d + (nint)s.Oh * ws, qLen - s.Oh * ws).Clear();
                         }
                         sdb[c] += System.Numerics.Tensors.TensorPrimitives.Sum(new ReadOnlySpan<float>(row, s.L));
                     }
-                    if (Wide) ImageWeightGrad(s, wp, hp * wp, pad, dyt, sdw);
-                    else ImageWeightGradFlat(s, wp, hp * wp, pad, dyt, qLen, sdw);
+                    if (Wide) ImageWeightGrad(s, fg.Wp, fg.Hp * fg.Wp, pad, dyt, sdw);
+                    else ImageWeightGradFlat(s, fg, pad, dyt, qLen, sdw);
                 }
             });
             for (int slot = 1; slot < slots; slot++)
@@ -332,32 +406,34 @@ internal static unsafe class ConvDirect
         for (int j = 0; j < TapBlock; j++)
         {
             int t = t0 + (j < nt ? j : 0);
-            offs[j] = Offset(s, wp, t);
+            offs[j] = t / s.Kw * s.Dh * wp + t % s.Kw * s.Dw;
         }
         return nt;
     }
 
     /// <summary>
     /// The AVX2 weight gradient of one image: acc[ci, tap, co] += Σ_q dyp[co, q] · pad[ci, q + off(tap)] over the positions
-    /// q = oy·wp + ox of the padded plane, where dyp [Cs, qLen] is the output gradient in rows of wp with zeros under the
-    /// padding columns (so the products there vanish). Lanes run over 8 consecutive positions of both operands (no broadcasts);
+    /// q = oy·Ws + ox of the <see cref="Flat"/> layout, where dyp [Cs, qLen] is the output gradient in rows of Ws with zeros
+    /// under the columns past Ow (so the products there vanish). Lanes run over 8 consecutive positions of both operands (no broadcasts);
     /// 12 accumulators hold 4 output channels x 3 taps, reduced once per image. (A non-finite input pixel read at a zeroed
     /// position turns an inf contribution into NaN: either way that gradient entry is not finite.)
     /// </summary>
-    static void ImageWeightGradFlat(in ConvShape s, int wp, int plane, float* pad, float* dyp, int qLen, float* acc)
+    static void ImageWeightGradFlat(in ConvShape s, in Flat g, float* pad, float* dyp, int qLen, float* acc)
     {
         int kk = s.Kh * s.Kw, cs = s.Cs;
+        int* toff = stackalloc int[kk];
+        for (int t = 0; t < kk; t++) toff[t] = g.Offset(s, t);
         for (int co0 = 0; co0 < cs; co0 += 4)
         {
             float* d0 = dyp + (nint)co0 * qLen, d1 = d0 + qLen, d2 = d1 + qLen, d3 = d2 + qLen;
             for (int ci = 0; ci < s.Cb; ci++)
             {
-                float* xc = pad + (nint)ci * plane;
+                float* xc = pad + (nint)ci * g.CiStride;
                 for (int t0 = 0; t0 < kk; t0 += 3)
                 {
                     int nt = Math.Min(3, kk - t0);
                     // a missing tap of the last block reads tap t0's pixels; its sums are not written back
-                    int o0 = Offset(s, wp, t0), o1 = Offset(s, wp, nt > 1 ? t0 + 1 : t0), o2 = Offset(s, wp, nt > 2 ? t0 + 2 : t0);
+                    int o0 = toff[t0], o1 = toff[nt > 1 ? t0 + 1 : t0], o2 = toff[nt > 2 ? t0 + 2 : t0];
                     Vector256<float> a00 = default, a01 = default, a02 = default, a10 = default, a11 = default, a12 = default;
                     Vector256<float> a20 = default, a21 = default, a22 = default, a30 = default, a31 = default, a32 = default;
                     for (int q = 0; q < qLen; q += 8)
@@ -381,7 +457,4 @@ internal static unsafe class ConvDirect
             }
         }
     }
-
-    /// <summary>Offset of tap t = ki·Kw + kj in the padded plane: ki·Dh·wp + kj·Dw.</summary>
-    static int Offset(in ConvShape s, int wp, int t) => t / s.Kw * s.Dh * wp + t % s.Kw * s.Dw;
 }
