@@ -5,11 +5,18 @@ namespace Kiln.Bench;
 /// <summary>
 /// Diagnostic, Kiln alone: the three convolution products (forward, input gradient, weight + bias gradient) of each of
 /// get_model4's layers at batch 256, called on the kernels directly, with the direct stride-1 kernel allowed and with it
-/// switched off (im2col / channels-last paths), interleaved. GFLOPS = 2·Cs·K·L·n per product.
+/// switched off (im2col / channels-last paths), interleaved; then two layers of lesson 18's baseline CNN. GFLOPS = 2·Cs·K·L·n per product.
 /// </summary>
 static unsafe class ConvKernBench
 {
     const int Batch = 256;
+
+    /// <summary>Lesson 18's baseline CNN's stride-2 layers from 8 channels on (the first has one input channel).</summary>
+    static readonly ConvBench.Layer[] CnnLayers =
+    [
+        new("(cnn 2) 8->16 k3 s2 p1 14x14", 8, 16, 14, 3, 2, 1),
+        new("(cnn 3) 16->32 k3 s2 p1 7x7", 16, 32, 7, 3, 2, 1),
+    ];
 
     public static int Run(int[] threads, string? filter)
     {
@@ -19,7 +26,7 @@ static unsafe class ConvKernBench
             Console.WriteLine($"\nConvolution kernels, batch {Batch}, threads = {t}; GFLOPS median (best); 'direct off' forces the im2col / channels-last paths\n");
             Console.WriteLine("| layer | fwd | fwd, direct off | dX | dX, direct off | dW+db | dW+db, direct off |");
             Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
-            foreach (var l in ConvBench.Model4Layers)
+            foreach (var l in ConvBench.Model4Layers.Concat(CnnLayers))
                 if (filter == null || l.Label.Contains(filter, StringComparison.Ordinal)) RunLayer(l);
         }
         return 0;

@@ -173,6 +173,7 @@ public sealed class ConvTests
             new(5, 4, 32, 9, 17, 3, 2, Ph: 1, Dw: 2),                       // direct weight gradient: four 8-channel blocks, 15 wide
             new(3, 5, 20, 7, 18, 3, 3, Ph: 1, Pw: 1),                       // 20 channels: AVX2's direct weight gradient (blocks of 4; AVX-512's needs 16s)
             new(2, 6, 8, 12, 13, 2, 2, Ph: 1, Dh: 2),                       // 4 taps: AVX2's tap blocks of 3 end with a single tap
+            new(20, 4, 8, 14, 14, 3, 3, Ph: 1, Pw: 1),                      // AVX2's weight gradient sums groups of 4 images (5 per slot: 4 + 1)
             // stride 2 both ways, >= 4 input channels, rows >= 7 wide: AVX2's direct kernel on the four phase planes
             new(3, 5, 12, 15, 16, 3, 3, Sh: 2, Sw: 2, Ph: 1, Pw: 1),
             new(2, 4, 8, 17, 18, 3, 3, Sh: 2, Sw: 2, Ph: 2, Pw: 2, Dh: 2, Dw: 2),   // even padding, dilation

@@ -273,15 +273,22 @@ internal static unsafe class ConvDirect
         a30.Store(tile + 72); a31.Store(tile + 80); a32.Store(tile + 88);
     }
 
-    /// <summary>Whether <see cref="WeightGrad"/> applies: as <see cref="Applies"/>, with whole vectors of 16 output channels
-    /// (Vector512), or with AVX2 whole blocks of 4 and at least <see cref="MinPositions"/> positions per image (each sum over
-    /// an image's positions ends in horizontal adds: model4's 7x7 stride-2 layer, 56 positions, ran at half the speed of
-    /// the channels-last path).</summary>
-    internal static bool WeightGradApplies(in ConvShape s) =>
-        Applies(s) && (Wide ? s.Cs % 16 == 0 : s.Cs % 4 == 0 && s.Oh * new Flat(s).Ws >= MinPositions);
+    /// <summary>Whether <see cref="WeightGrad"/> applies: as <see cref="Applies"/> with whole vectors of 16 output channels
+    /// (Vector512); with AVX2, stride 1 or 2 the same both ways, more than one tap, whole blocks of 4 output channels, and
+    /// at least <see cref="MinPositions"/> flat positions per image. Measured on model4's layers (2 threads, GFLOPS, this
+    /// kernel against the channels-last / im2col path): 28x28 and 14x14 outputs 57–87 against 44–71; 7x7 and 4x4
+    /// outputs with 64–256 channels 36–64 against 50–70, even with 8 images' sums kept together.</summary>
+    internal static bool WeightGradApplies(in ConvShape s) => Wide
+        ? Applies(s) && s.Cs % 16 == 0
+        : Supported && s.Kh * s.Kw > 1 && s.Groups == 1 && s.Cb >= MinChannels && s.Cs % 4 == 0 && s.Sh == s.Sw && s.Sh <= 2 &&
+          s.Oh * new Flat(s).Ws >= MinPositions;
 
     /// <summary>Fewest flat positions (Oh·Ws) per image for AVX2's direct weight gradient.</summary>
     internal static int MinPositions = 192;
+
+    /// <summary>Images whose sums AVX2's weight gradient keeps in registers together (each group's sums end in horizontal
+    /// adds): up to 8, about 1,024 positions (model4's 14x14 layer: 4 images, 56 → 87 GFLOPS at 2 threads).</summary>
+    static int GroupImages(in ConvShape s) => Wide ? 1 : Math.Clamp(1024 / Math.Max(1, s.Oh * new Flat(s).Ws), 1, 8);
 
     /// <summary>Kernel taps per block of accumulators in <see cref="ImageWeightGrad"/> (3x3 is one block, 5x5 three).</summary>
     const int TapBlock = 9;
@@ -300,7 +307,7 @@ internal static unsafe class ConvDirect
         int kk = s.Kh * s.Kw, ws = fg.Ws;
         long padFloats = fg.Floats(s.Cb);
         long wSize = (long)s.Cs * s.K;
-        int slots = Math.Min(n, 4), qLen = (s.Oh * ws + 7) & ~7;
+        int slots = Math.Min(n, 4), qLen = (s.Oh * ws + 7) & ~7, group = GroupImages(s);
         if (slots == 0)
         {
             new Span<float>(dw, (int)wSize).Clear();
@@ -316,33 +323,37 @@ internal static unsafe class ConvDirect
             {
                 float* sdw = parts + slot * (wSize + s.Cs), sdb = sdw + wSize;
                 new Span<float>(sdw, (int)(wSize + s.Cs)).Clear();
-                float* pad = Conv.Workspace.Get(0, 0, padFloats + (long)Math.Max(s.L, qLen) * s.Cs).Pad;
-                float* dyt = pad + padFloats;
+                float* pad = Conv.Workspace.Get(0, 0, group * (padFloats + (long)Math.Max(s.L, qLen) * s.Cs)).Pad;
+                float* dyt = pad + group * padFloats;
                 int i0 = (int)((long)n * slot / slots), i1 = (int)((long)n * (slot + 1) / slots);
-                for (int i = i0; i < i1; i++)
+                for (int i = i0; i < i1; i += group)
                 {
-                    fg.Fill(big + (long)i * s.BigSize, s, pad);
-                    float* g = small + (long)i * s.SmallSize;
-                    for (int c = 0; c < s.Cs; c++)
+                    int count = Math.Min(group, i1 - i);
+                    for (int j = 0; j < count; j++)
                     {
-                        float* row = g + (nint)c * s.L;
-                        if (Wide)
-                            for (int p = 0; p < s.L; p++) dyt[(nint)p * s.Cs + c] = row[p];
-                        else
+                        fg.Fill(big + (long)(i + j) * s.BigSize, s, pad + j * padFloats);
+                        float* g = small + (long)(i + j) * s.SmallSize;
+                        for (int c = 0; c < s.Cs; c++)
                         {
-                            // [Cs, qLen]: rows of Ws with zeros under the columns past Ow and after the last row
-                            float* d = dyt + (nint)c * qLen;
-                            for (int oy = 0; oy < s.Oh; oy++)
+                            float* row = g + (nint)c * s.L;
+                            if (Wide)
+                                for (int p = 0; p < s.L; p++) dyt[(nint)p * s.Cs + c] = row[p];
+                            else
                             {
-                                new ReadOnlySpan<float>(row + (nint)oy * s.Ow, s.Ow).CopyTo(new Span<float>(d + (nint)oy * ws, s.Ow));
-                                new Span<float>(d + (nint)oy * ws + s.Ow, ws - s.Ow).Clear();
+                                // [Cs, qLen] per image: rows of Ws with zeros under the columns past Ow and after the last row
+                                float* d = dyt + ((long)j * s.Cs + c) * qLen;
+                                for (int oy = 0; oy < s.Oh; oy++)
+                                {
+                                    new ReadOnlySpan<float>(row + (nint)oy * s.Ow, s.Ow).CopyTo(new Span<float>(d + (nint)oy * ws, s.Ow));
+                                    new Span<float>(d + (nint)oy * ws + s.Ow, ws - s.Ow).Clear();
+                                }
+                                new Span<float>(d + (nint)s.Oh * ws, qLen - s.Oh * ws).Clear();
                             }
-                            new Span<float>(d + (nint)s.Oh * ws, qLen - s.Oh * ws).Clear();
+                            sdb[c] += System.Numerics.Tensors.TensorPrimitives.Sum(new ReadOnlySpan<float>(row, s.L));
                         }
-                        sdb[c] += System.Numerics.Tensors.TensorPrimitives.Sum(new ReadOnlySpan<float>(row, s.L));
                     }
                     if (Wide) ImageWeightGrad(s, fg.Wp, fg.Hp * fg.Wp, pad, dyt, sdw);
-                    else ImageWeightGradFlat(s, fg, pad, dyt, qLen, sdw);
+                    else ImageWeightGradFlat(s, fg, count, pad, padFloats, dyt, qLen, sdw);
                 }
             });
             for (int slot = 1; slot < slots; slot++)
@@ -412,23 +423,22 @@ internal static unsafe class ConvDirect
     }
 
     /// <summary>
-    /// The AVX2 weight gradient of one image: acc[ci, tap, co] += Σ_q dyp[co, q] · pad[ci, q + off(tap)] over the positions
+    /// The AVX2 weight gradient of a group of images: acc[ci, tap, co] += Σ_images Σ_q dyp[co, q] · pad[ci, q + off(tap)] over the positions
     /// q = oy·Ws + ox of the <see cref="Flat"/> layout, where dyp [Cs, qLen] is the output gradient in rows of Ws with zeros
     /// under the columns past Ow (so the products there vanish). Lanes run over 8 consecutive positions of both operands (no broadcasts);
-    /// 12 accumulators hold 4 output channels x 3 taps, reduced once per image. (A non-finite input pixel read at a zeroed
+    /// 12 accumulators hold 4 output channels x 3 taps over the whole group, reduced once per group. (A non-finite input pixel read at a zeroed
     /// position turns an inf contribution into NaN: either way that gradient entry is not finite.)
     /// </summary>
-    static void ImageWeightGradFlat(in ConvShape s, in Flat g, float* pad, float* dyp, int qLen, float* acc)
+    static void ImageWeightGradFlat(in ConvShape s, in Flat g, int images, float* pad, long padStride, float* dyp, int qLen, float* acc)
     {
+        long dyStride = (long)s.Cs * qLen;
         int kk = s.Kh * s.Kw, cs = s.Cs;
         int* toff = stackalloc int[kk];
         for (int t = 0; t < kk; t++) toff[t] = g.Offset(s, t);
         for (int co0 = 0; co0 < cs; co0 += 4)
         {
-            float* d0 = dyp + (nint)co0 * qLen, d1 = d0 + qLen, d2 = d1 + qLen, d3 = d2 + qLen;
             for (int ci = 0; ci < s.Cb; ci++)
             {
-                float* xc = pad + (nint)ci * g.CiStride;
                 for (int t0 = 0; t0 < kk; t0 += 3)
                 {
                     int nt = Math.Min(3, kk - t0);
@@ -436,18 +446,23 @@ internal static unsafe class ConvDirect
                     int o0 = toff[t0], o1 = toff[nt > 1 ? t0 + 1 : t0], o2 = toff[nt > 2 ? t0 + 2 : t0];
                     Vector256<float> a00 = default, a01 = default, a02 = default, a10 = default, a11 = default, a12 = default;
                     Vector256<float> a20 = default, a21 = default, a22 = default, a30 = default, a31 = default, a32 = default;
-                    for (int q = 0; q < qLen; q += 8)
+                    for (int img = 0; img < images; img++)
                     {
-                        float* x = xc + q;
-                        var x0 = Vector256.Load(x + o0); var x1 = Vector256.Load(x + o1); var x2 = Vector256.Load(x + o2);
-                        var y = Vector256.Load(d0 + q);
-                        a00 = Vector256.FusedMultiplyAdd(y, x0, a00); a01 = Vector256.FusedMultiplyAdd(y, x1, a01); a02 = Vector256.FusedMultiplyAdd(y, x2, a02);
-                        y = Vector256.Load(d1 + q);
-                        a10 = Vector256.FusedMultiplyAdd(y, x0, a10); a11 = Vector256.FusedMultiplyAdd(y, x1, a11); a12 = Vector256.FusedMultiplyAdd(y, x2, a12);
-                        y = Vector256.Load(d2 + q);
-                        a20 = Vector256.FusedMultiplyAdd(y, x0, a20); a21 = Vector256.FusedMultiplyAdd(y, x1, a21); a22 = Vector256.FusedMultiplyAdd(y, x2, a22);
-                        y = Vector256.Load(d3 + q);
-                        a30 = Vector256.FusedMultiplyAdd(y, x0, a30); a31 = Vector256.FusedMultiplyAdd(y, x1, a31); a32 = Vector256.FusedMultiplyAdd(y, x2, a32);
+                        float* xc = pad + img * padStride + (nint)ci * g.CiStride;
+                        float* d0 = dyp + img * dyStride + (nint)co0 * qLen, d1 = d0 + qLen, d2 = d1 + qLen, d3 = d2 + qLen;
+                        for (int q = 0; q < qLen; q += 8)
+                        {
+                            float* x = xc + q;
+                            var x0 = Vector256.Load(x + o0); var x1 = Vector256.Load(x + o1); var x2 = Vector256.Load(x + o2);
+                            var y = Vector256.Load(d0 + q);
+                            a00 = Vector256.FusedMultiplyAdd(y, x0, a00); a01 = Vector256.FusedMultiplyAdd(y, x1, a01); a02 = Vector256.FusedMultiplyAdd(y, x2, a02);
+                            y = Vector256.Load(d1 + q);
+                            a10 = Vector256.FusedMultiplyAdd(y, x0, a10); a11 = Vector256.FusedMultiplyAdd(y, x1, a11); a12 = Vector256.FusedMultiplyAdd(y, x2, a12);
+                            y = Vector256.Load(d2 + q);
+                            a20 = Vector256.FusedMultiplyAdd(y, x0, a20); a21 = Vector256.FusedMultiplyAdd(y, x1, a21); a22 = Vector256.FusedMultiplyAdd(y, x2, a22);
+                            y = Vector256.Load(d3 + q);
+                            a30 = Vector256.FusedMultiplyAdd(y, x0, a30); a31 = Vector256.FusedMultiplyAdd(y, x1, a31); a32 = Vector256.FusedMultiplyAdd(y, x2, a32);
+                        }
                     }
                     float* dst = acc + ((nint)ci * kk + t0) * cs + co0;
                     dst[0] += Vector256.Sum(a00); dst[1] += Vector256.Sum(a10); dst[2] += Vector256.Sum(a20); dst[3] += Vector256.Sum(a30);
