@@ -50,6 +50,7 @@ for (int i = 0; i < rest.Length; i++)
         case "--cfgs": tuneCfgs = rest[++i]; break;
         case "--limit": limit = int.Parse(rest[++i]); break;
         case "--side": side = rest[++i]; break; // epoch-side only
+        case "--collect-every": Kiln.TensorMemory.CollectEveryBytes = long.Parse(rest[++i]) << 20; break; // MiB, experiments
         case "--conv-columns": Kiln.Kernels.Conv.TargetColumns = int.Parse(rest[++i]); break; // tuning experiments
         case "--direct-min-work": Kiln.Kernels.Gemm.MinDirectWorkPerThread = long.Parse(rest[++i]); break; // tuning experiments
         default: Console.Error.WriteLine($"unknown option {rest[i]}"); return 2;

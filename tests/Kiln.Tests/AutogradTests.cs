@@ -118,6 +118,28 @@ public sealed class AutogradTests
     }
 
     [Fact]
+    public void BackwardLetsGoOfActivationsWhileTheLossLives()
+    {
+        // PyTorch frees what a node kept for its gradient once the node has run; Kiln's nodes also drop their references
+        // to their inputs, so an activation can be collected as soon as every node that read it is done, while the loss
+        // (and the graph's shape) is still alive.
+        var x = Leaf(1f, 2f, 3f);
+        var h = (x * 2f).Exp();
+        var loss = h.Sum();
+        var sum = loss.GradFn!;
+        var exp = sum.NextFunctions[0]!;
+        Assert.Same(h, sum.Inputs[0]);
+        loss.Backward();
+        Assert.All(sum.Inputs, Assert.Null);
+        Assert.All(exp.Inputs, Assert.Null);
+        Assert.Same(exp, sum.NextFunctions[0]);   // the graph's shape stays
+        Assert.Equal("Exp", exp.Name);
+        Close([2 * MathF.Exp(2), 2 * MathF.Exp(4), 2 * MathF.Exp(6)], x.Grad);
+        var ex = Assert.Throws<InvalidOperationException>(() => loss.Backward());
+        Assert.Contains("freed", ex.Message);
+    }
+
+    [Fact]
     public void RetainGraphAllowsASecondBackwardThatAccumulates()
     {
         var x = Leaf(1f, 2f);

@@ -103,7 +103,8 @@ internal static class BackwardEngine
             for (int k = next; k < inputs.Length; k++)
             {
                 var child = node.InputFns[k];
-                if (child != null && inputs[k]!.RequiresGrad && visited.Add(child))
+                // a released node's inputs are gone: the walk stops there and Apply reports the freed graph
+                if (child != null && inputs[k] is { RequiresGrad: true } && visited.Add(child))
                 {
                     stack.Push((node, k + 1));
                     stack.Push((child, 0));

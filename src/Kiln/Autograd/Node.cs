@@ -35,7 +35,7 @@ public sealed class Node
     }
 
     /// <summary>The nodes that produced this node's inputs (null for leaves and inputs without gradient).</summary>
-    public IReadOnlyList<Node?> NextFunctions => Array.ConvertAll(Inputs, t => t?.GradFn);
+    public IReadOnlyList<Node?> NextFunctions => Array.ConvertAll(InputFns, f => f);
 
     /// <summary>Runs the backward closure after checking that no saved tensor was modified in place since the forward.</summary>
     internal Tensor?[] Apply(Tensor gradOutput)
@@ -49,11 +49,16 @@ public sealed class Node
         return fn(gradOutput);
     }
 
-    /// <summary>Drops the closure and saved tensors so their memory can be reclaimed.</summary>
+    /// <summary>
+    /// Drops the closure, the saved tensors and the references to the inputs, so that each activation's memory can be
+    /// reclaimed as soon as the backward pass has run every node that read it (PyTorch frees saved tensors the same way),
+    /// not when the whole graph goes. The graph's shape (<see cref="NextFunctions"/>) stays.
+    /// </summary>
     internal void Release()
     {
         BackwardFn = null;
         _saved = [];
+        Array.Clear(Inputs);
     }
 
     /// <summary>The op name.</summary>
