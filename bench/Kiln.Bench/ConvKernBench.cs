@@ -11,9 +11,10 @@ static unsafe class ConvKernBench
 {
     const int Batch = 256;
 
-    /// <summary>Lesson 18's baseline CNN's stride-2 layers from 8 channels on (the first has one input channel).</summary>
+    /// <summary>Lesson 18's baseline CNN's first three stride-2 layers.</summary>
     static readonly ConvBench.Layer[] CnnLayers =
     [
+        new("(cnn 1) 1->8 k5 s2 p2 28x28", 1, 8, 28, 5, 2, 2),
         new("(cnn 2) 8->16 k3 s2 p1 14x14", 8, 16, 14, 3, 2, 1),
         new("(cnn 3) 16->32 k3 s2 p1 7x7", 16, 32, 7, 3, 2, 1),
     ];
