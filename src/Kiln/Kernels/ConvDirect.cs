@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics.X86;
 namespace Kiln.Kernels;
 
 /// <summary>
-/// Direct stride-1 convolution (no im2col): for one output row and 8 output channels, a 32-wide strip of outputs stays in
+/// Direct convolution (no im2col): for one output row and 8 output channels, a 32-wide strip of outputs stays in
 /// 16 Vector512 accumulators while the loop runs over every input channel and kernel tap (two input loads and eight
 /// weight broadcasts feed 16 FMAs). With Vector256 only (AVX2, 16 registers) blocks are 4 output channels and a strip is 24
 /// outputs of the row-major padded plane (three input loads and four broadcasts feed 12 accumulators): strips run across
@@ -16,11 +16,11 @@ namespace Kiln.Kernels;
 /// </summary>
 internal static unsafe class ConvDirect
 {
-    /// <summary>Output channels per block of packed weights.</summary>
-    static readonly int CoBlock = Vector512.IsHardwareAccelerated ? 8 : 4;
-
     /// <summary>Vector512 (AVX-512) or, failing that, Vector256 with FMA (AVX2): the two widths the kernels are written for.</summary>
     static readonly bool Wide = Vector512.IsHardwareAccelerated, Supported = Wide || (Vector256.IsHardwareAccelerated && Fma.IsSupported);
+
+    /// <summary>Output channels per block of packed weights (declared after <see cref="Wide"/>: static fields initialise in order).</summary>
+    static readonly int CoBlock = Wide ? 8 : 4;
 
     /// <summary>Outputs per Vector512 strip: two vectors of 16 within a row (AVX2's strips are 24 across the padded plane).</summary>
     const int Strip = 32;
@@ -42,7 +42,8 @@ internal static unsafe class ConvDirect
     internal static int MinChannels = 4;
 
     /// <summary>
-    /// Packs the weight into blocks of 8 output channels, [Cs/8 rounded up][Cb][Kh][Kw][8], zero for missing channels. w is
+    /// Packs the weight into blocks of <see cref="CoBlock"/> output channels (8, or 4 with AVX2), [Cs/CoBlock rounded
+    /// up][Cb][Kh][Kw][CoBlock], zero for missing channels. w is
     /// [Cs, Cb, Kh, Kw], or with flip [Cb, Cs, Kh, Kw] used transposed and rotated 180° (w'[o, i, a, b] = w[i, o, Kh-1-a, Kw-1-b]:
     /// the weight of the convolution that computes a stride-1 convolution's input gradient).
     /// </summary>
