@@ -66,7 +66,7 @@ internal static unsafe class ConvDirect
     }
 
     /// <summary>
-    /// small[i] = conv(big[i]) (+ bias) for i &lt; n with stride 1, one group: big [n, Cb, H, W], packed weights from
+    /// small[i] = conv(big[i]) (+ bias) for i &lt; n where <see cref="Applies"/> holds: big [n, Cb, H, W], packed weights from
     /// <see cref="PackWeights"/>, bias [Cs] or null, small [n, Cs, Oh, Ow] (written). Threads split the images.
     /// </summary>
     internal static void Forward(ConvShape s, int n, float* big, float[] packed, float* bias, float* small)
