@@ -47,16 +47,16 @@ static unsafe class ConvKernBench
         fixed (float* pb = big, ps = small, pw = w, pbias = bias, pdb = dBig, pds = dSmall, pdw = dw, pdbias = db)
         {
             float* b_ = pb, s_ = ps, w_ = pw, bi_ = pbias, db_ = pdb, ds_ = pds, dw_ = pdw, dbi_ = pdbias;
-            Contestant Make(string name, bool direct, Action<nint> run) =>
-                new(name, () => { ConvDirect.MinChannels = direct ? saved : int.MaxValue; run(0); ConvDirect.MinChannels = saved; });
+            Contestant Make(string name, bool direct, Action run) =>
+                new(name, () => { ConvDirect.MinChannels = direct ? saved : int.MaxValue; run(); ConvDirect.MinChannels = saved; });
             var cs = new[]
             {
-                Make("fwd", true, _ => Conv.Forward(s, Batch, b_, w_, bi_, ds_)),
-                Make("fwd off", false, _ => Conv.Forward(s, Batch, b_, w_, bi_, ds_)),
-                Make("dX", true, _ => Conv.Transposed(s, Batch, s_, w_, null, db_)),
-                Make("dX off", false, _ => Conv.Transposed(s, Batch, s_, w_, null, db_)),
-                Make("dW", true, _ => Conv.WeightGrad(s, Batch, s_, b_, dw_, dbi_)),
-                Make("dW off", false, _ => Conv.WeightGrad(s, Batch, s_, b_, dw_, dbi_)),
+                Make("fwd", true, () => Conv.Forward(s, Batch, b_, w_, bi_, ds_)),
+                Make("fwd off", false, () => Conv.Forward(s, Batch, b_, w_, bi_, ds_)),
+                Make("dX", true, () => Conv.Transposed(s, Batch, s_, w_, null, db_)),
+                Make("dX off", false, () => Conv.Transposed(s, Batch, s_, w_, null, db_)),
+                Make("dW", true, () => Conv.WeightGrad(s, Batch, s_, b_, dw_, dbi_)),
+                Make("dW off", false, () => Conv.WeightGrad(s, Batch, s_, b_, dw_, dbi_)),
             };
             Measure.Run(cs);
             string G(Contestant c) => $"{flops / c.Median / 1e9:0.0} ({flops / c.Best / 1e9:0.0})";

@@ -32,8 +32,13 @@ internal static unsafe class ConvDirect
     /// or AVX2 with stride 1 or 2 (the same in both directions) and rows of at least <see cref="MinWidth"/>; one group, and
     /// more than one tap (a 1x1 layer is a plain matrix product).</summary>
     internal static bool Applies(in ConvShape s) =>
-        Supported && s.Kh * s.Kw > 1 && s.Groups == 1 && s.Cb >= MinChannels && s.Cs >= CoBlock &&
-        (Wide ? s.Sh == 1 && s.Sw == 1 && s.Ow >= 12 : s.Sh == s.Sw && s.Sh <= 2 && s.Ow >= (s.Sh == 1 ? MinWidth : MinWidth2));
+        Eligible(s) && s.Cs >= CoBlock && s.Ow >= (Wide ? 12 : s.Sh == 1 ? MinWidth : MinWidth2);
+
+    /// <summary>What both the forward and the weight gradient need: a supported width, more than one tap, one group, enough
+    /// input channels, and stride 1 (Vector512) or stride 1 or 2 the same both ways (AVX2).</summary>
+    static bool Eligible(in ConvShape s) =>
+        Supported && s.Kh * s.Kw > 1 && s.Groups == 1 && s.Cb >= MinChannels &&
+        (Wide ? s.Sh == 1 && s.Sw == 1 : s.Sh == s.Sw && s.Sh <= 2);
 
     /// <summary>Narrowest output rows for AVX2's stride-1 and stride-2 kernels.</summary>
     internal static int MinWidth = 12, MinWidth2 = 7;
@@ -281,15 +286,14 @@ internal static unsafe class ConvDirect
     /// outputs with 64–256 channels 36–64 against 50–70, even with 8 images' sums kept together.</summary>
     internal static bool WeightGradApplies(in ConvShape s) => Wide
         ? Applies(s) && s.Cs % 16 == 0
-        : Supported && s.Kh * s.Kw > 1 && s.Groups == 1 && s.Cb >= MinChannels && s.Cs % 4 == 0 && s.Sh == s.Sw && s.Sh <= 2 &&
-          s.Oh * new Flat(s).Ws >= MinPositions;
+        : Eligible(s) && s.Cs % 4 == 0 && s.Oh * new Flat(s).Ws >= MinPositions;
 
     /// <summary>Fewest flat positions (Oh·Ws) per image for AVX2's direct weight gradient.</summary>
     internal static int MinPositions = 192;
 
     /// <summary>Images whose sums AVX2's weight gradient keeps in registers together (each group's sums end in horizontal
     /// adds): up to 8, about 1,024 positions (model4's 14x14 layer: 4 images, 56 → 87 GFLOPS at 2 threads).</summary>
-    static int GroupImages(in ConvShape s) => Wide ? 1 : Math.Clamp(1024 / Math.Max(1, s.Oh * new Flat(s).Ws), 1, 8);
+    static int GroupImages(int positions) => Wide ? 1 : Math.Clamp(1024 / Math.Max(1, positions), 1, 8);
 
     /// <summary>Kernel taps per block of accumulators in <see cref="ImageWeightGrad"/> (3x3 is one block, 5x5 three).</summary>
     const int TapBlock = 9;
@@ -308,7 +312,7 @@ internal static unsafe class ConvDirect
         int kk = s.Kh * s.Kw, ws = fg.Ws;
         long padFloats = fg.Floats(s.Cb);
         long wSize = (long)s.Cs * s.K;
-        int slots = Math.Min(n, 4), qLen = (s.Oh * ws + 7) & ~7, group = GroupImages(s);
+        int slots = Math.Min(n, 4), qLen = (s.Oh * ws + 7) & ~7, group = GroupImages(s.Oh * ws);
         if (slots == 0)
         {
             new Span<float>(dw, (int)wSize).Clear();
@@ -333,25 +337,7 @@ internal static unsafe class ConvDirect
                     for (int j = 0; j < count; j++)
                     {
                         fg.Fill(big + (long)(i + j) * s.BigSize, s, pad + j * padFloats);
-                        float* g = small + (long)(i + j) * s.SmallSize;
-                        for (int c = 0; c < s.Cs; c++)
-                        {
-                            float* row = g + (nint)c * s.L;
-                            if (Wide)
-                                for (int p = 0; p < s.L; p++) dyt[(nint)p * s.Cs + c] = row[p];
-                            else
-                            {
-                                // [Cs, qLen] per image: rows of Ws with zeros under the columns past Ow and after the last row
-                                float* d = dyt + ((long)j * s.Cs + c) * qLen;
-                                for (int oy = 0; oy < s.Oh; oy++)
-                                {
-                                    new ReadOnlySpan<float>(row + (nint)oy * s.Ow, s.Ow).CopyTo(new Span<float>(d + (nint)oy * ws, s.Ow));
-                                    new Span<float>(d + (nint)oy * ws + s.Ow, ws - s.Ow).Clear();
-                                }
-                                new Span<float>(d + (nint)s.Oh * ws, qLen - s.Oh * ws).Clear();
-                            }
-                            sdb[c] += System.Numerics.Tensors.TensorPrimitives.Sum(new ReadOnlySpan<float>(row, s.L));
-                        }
+                        StageGradient(s, small + (long)(i + j) * s.SmallSize, dyt + (long)j * s.Cs * qLen, ws, qLen, sdb);
                     }
                     if (Wide) ImageWeightGrad(s, fg.Wp, fg.Hp * fg.Wp, pad, dyt, sdw);
                     else ImageWeightGradFlat(s, fg, count, pad, padFloats, dyt, qLen, sdw);
@@ -421,6 +407,32 @@ internal static unsafe class ConvDirect
             offs[j] = t / s.Kw * s.Dh * wp + t % s.Kw * s.Dw;
         }
         return nt;
+    }
+
+    /// <summary>
+    /// One image's output gradient g [Cs, Oh, Ow] laid out for the weight-gradient kernel, its channel sums added to sdb:
+    /// with Vector512 transposed to [positions, Cs]; with AVX2 as [Cs, qLen], rows of ws with zeros under the columns past
+    /// Ow and after the last row.
+    /// </summary>
+    static void StageGradient(in ConvShape s, float* g, float* dst, int ws, int qLen, float* sdb)
+    {
+        for (int c = 0; c < s.Cs; c++)
+        {
+            float* row = g + (nint)c * s.L;
+            if (Wide)
+                for (int p = 0; p < s.L; p++) dst[(nint)p * s.Cs + c] = row[p];
+            else
+            {
+                float* d = dst + (nint)c * qLen;
+                for (int oy = 0; oy < s.Oh; oy++)
+                {
+                    new ReadOnlySpan<float>(row + (nint)oy * s.Ow, s.Ow).CopyTo(new Span<float>(d + (nint)oy * ws, s.Ow));
+                    new Span<float>(d + (nint)oy * ws + s.Ow, ws - s.Ow).Clear();
+                }
+                new Span<float>(d + (nint)s.Oh * ws, qLen - s.Oh * ws).Clear();
+            }
+            sdb[c] += System.Numerics.Tensors.TensorPrimitives.Sum(new ReadOnlySpan<float>(row, s.L));
+        }
     }
 
     /// <summary>
