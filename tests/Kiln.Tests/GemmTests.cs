@@ -119,11 +119,9 @@ public sealed class GemmTests
     {
         foreach (var baseCfg in new[] { Gemm.Avx512Config, Gemm.Avx2Config, Gemm.Vector128Config })
         {
-            // Force each path for every shape, so edge tiles, panel padding and the unpacked loops are all exercised
-            // (path 3, the direct kernels, does not depend on the micro-kernel: run it once).
-            foreach (var cfg in baseCfg == Gemm.Avx512Config
-                         ? new[] { baseCfg.WithPathMode(1), baseCfg.WithPathMode(2), baseCfg.WithPathMode(3) }
-                         : new[] { baseCfg.WithPathMode(1), baseCfg.WithPathMode(2) })
+            // Force each path for every shape, so edge tiles, panel padding, the unpacked loops and (where this machine runs
+            // them) the config's direct kernels are all exercised.
+            foreach (var cfg in new[] { baseCfg.WithPathMode(1), baseCfg.WithPathMode(2), baseCfg.WithPathMode(3) })
                 foreach (var (m, n, k) in new[] { (1, 1, 1), (7, 7, 7), (13, 33, 5), (1, 257, 7), (17, 65, 257), (20, 37, 520), (9, 10, 100) })
                 {
                     CheckProduct(transA, transB, m, n, k, pad: 1, accumulate: false, cfg);
@@ -142,11 +140,14 @@ public sealed class GemmTests
 
     static readonly int[] EdgeSizes = [1, 7, 63, 65];
 
+    /// <summary>The configs whose direct kernels run here (Vector512 and Vector256 on an AVX-512 machine, Vector256 on AVX2).</summary>
+    static IEnumerable<Gemm.Config> DirectConfigs() =>
+        new[] { Gemm.Avx512Config, Gemm.Avx2Config }.Where(cfg => GemmDirect.Supports(cfg.DirectLanes));
+
     [Fact]
     public void DirectPath_MatchesNaiveLoop_EdgeSizesAllFormsAccumulateAndViews()
     {
-        if (!GemmDirect.IsSupported) return; // the direct kernels need AVX-512F (path 3 then falls back; covered elsewhere)
-        var cfg = Gemm.Current.WithPathMode(3);
+        foreach (var cfg in DirectConfigs().Select(c => c.WithPathMode(3)))
         foreach (int m in EdgeSizes)
             foreach (int n in EdgeSizes)
                 foreach (int k in EdgeSizes)
@@ -162,8 +163,7 @@ public sealed class GemmTests
     [MemberData(nameof(SmallTrainingShapes))]
     public void DirectPath_MatchesNaiveLoop_TrainingShapes(int m, int n, int k)
     {
-        if (!GemmDirect.IsSupported) return; // the direct kernels need AVX-512F (path 3 then falls back; covered elsewhere)
-        var cfg = Gemm.Current.WithPathMode(3);
+        foreach (var cfg in DirectConfigs().Select(c => c.WithPathMode(3)))
         foreach (var transA in new[] { false, true })
             foreach (var transB in new[] { false, true })
             {
@@ -177,8 +177,7 @@ public sealed class GemmTests
     [Fact]
     public void DirectDotAndCopyPaths_MatchNaiveLoop_EdgeSizesTrainingShapesAccumulateAndViews()
     {
-        if (!GemmDirect.IsSupported) return; // the direct kernels need AVX-512F
-        foreach (var cfg in new[] { Gemm.Current.WithPathMode(4), Gemm.Current.WithPathMode(5) })
+        foreach (var cfg in DirectConfigs().SelectMany(c => new[] { c.WithPathMode(4), c.WithPathMode(5) }))
         {
             foreach (int m in EdgeSizes)
                 foreach (int n in EdgeSizes)
@@ -208,23 +207,24 @@ public sealed class GemmTests
     [InlineData(7, 9, 33)]
     public void DotPath_ElementIsIndependentOfItsBlockPosition(int m, int n, int k)
     {
-        if (!GemmDirect.IsSupported) return;
-        var cfg = Gemm.Current.WithPathMode(4);
-        var rng = new Random(m + 3 * n + k);
-        var a = RandomMatrix(rng, m, k, k);
-        var b = RandomMatrix(rng, n, k, k);
-        var full = new float[m * n];
-        Gemm.Sgemm(cfg, false, true, m, n, k, a, k, b, k, full, n);
-        foreach (var (di, dj) in new[] { (1, 0), (0, 1), (2, 3), (3, 2) })
+        foreach (var cfg in DirectConfigs().Select(c => c.WithPathMode(4)))
         {
-            int ms = m - di, ns = n - dj;
-            if (ms <= 0 || ns <= 0) continue;
-            var part = new float[ms * ns];
-            Gemm.Sgemm(cfg, false, true, ms, ns, k, a.AsSpan(di * k), k, b.AsSpan(dj * k), k, part, ns);
-            for (int i = 0; i < ms; i++)
-                for (int j = 0; j < ns; j++)
-                    Assert.True(BitConverter.SingleToInt32Bits(part[i * ns + j]) == BitConverter.SingleToInt32Bits(full[(i + di) * n + j + dj]),
-                        $"C[{i + di},{j + dj}] differs when the product starts at row {di}, column {dj}");
+            var rng = new Random(m + 3 * n + k);
+            var a = RandomMatrix(rng, m, k, k);
+            var b = RandomMatrix(rng, n, k, k);
+            var full = new float[m * n];
+            Gemm.Sgemm(cfg, false, true, m, n, k, a, k, b, k, full, n);
+            foreach (var (di, dj) in new[] { (1, 0), (0, 1), (2, 3), (3, 2) })
+            {
+                int ms = m - di, ns = n - dj;
+                if (ms <= 0 || ns <= 0) continue;
+                var part = new float[ms * ns];
+                Gemm.Sgemm(cfg, false, true, ms, ns, k, a.AsSpan(di * k), k, b.AsSpan(dj * k), k, part, ns);
+                for (int i = 0; i < ms; i++)
+                    for (int j = 0; j < ns; j++)
+                        Assert.True(BitConverter.SingleToInt32Bits(part[i * ns + j]) == BitConverter.SingleToInt32Bits(full[(i + di) * n + j + dj]),
+                            $"C[{i + di},{j + dj}] differs when the product starts at row {di}, column {dj}");
+            }
         }
     }
 
@@ -239,11 +239,11 @@ public sealed class GemmTests
     [InlineData(7, 65, 63)]
     public void DirectRowsPath_IsBitIdenticalToPackedPath(int m, int n, int k)
     {
-        if (!GemmDirect.IsSupported) return; // the direct kernels need AVX-512F (path 3 then falls back; covered elsewhere)
+        foreach (var cfg in DirectConfigs())
         foreach (var transA in new[] { false, true })
             foreach (var transB in new[] { false, true })
             {
-                if (!transA && transB && Gemm.PreferDot(m, n, k)) continue;
+                if (!transA && transB && Gemm.PreferDot(cfg.DirectLanes, m, n, k)) continue;
                 foreach (var accumulate in new[] { false, true })
                 {
                     var rng = new Random(m + n + k);
@@ -253,11 +253,11 @@ public sealed class GemmTests
                     var c0 = RandomMatrix(rng, m, n, n);
                     var packed = (float[])c0.Clone();
                     var direct = (float[])c0.Clone();
-                    Gemm.Sgemm(Gemm.Current.WithPathMode(1), transA, transB, m, n, k, a, lda, b, ldb, packed, n, accumulate);
-                    Gemm.Sgemm(Gemm.Current.WithPathMode(3), transA, transB, m, n, k, a, lda, b, ldb, direct, n, accumulate);
+                    Gemm.Sgemm(cfg.WithPathMode(1), transA, transB, m, n, k, a, lda, b, ldb, packed, n, accumulate);
+                    Gemm.Sgemm(cfg.WithPathMode(3), transA, transB, m, n, k, a, lda, b, ldb, direct, n, accumulate);
                     Assert.True(System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(packed)
                             .SequenceEqual(System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(direct)),
-                        $"packed and direct differ: transA={transA} transB={transB} m={m} n={n} k={k} accumulate={accumulate}");
+                        $"{cfg.Name}: packed and direct differ: transA={transA} transB={transB} m={m} n={n} k={k} accumulate={accumulate}");
                 }
             }
     }

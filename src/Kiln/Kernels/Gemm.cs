@@ -106,6 +106,9 @@ public static unsafe class Gemm
     internal sealed class Config
     {
         public required int Mr, Nr, Kc, Mc, Nc;
+        /// <summary>Lanes of the direct kernels that go with this micro-kernel (<see cref="GemmDirect"/>: 16 or 8; 0 = none, the
+        /// direct paths fall back to the unpacked loops). They are used only where <see cref="GemmDirect.Supports"/> says so.</summary>
+        public required int DirectLanes;
         /// <summary>Which path to take: 0 = choose by shape (<see cref="ChoosePath"/>), 1 = always packed, 2 = always the scalar-row
         /// unpacked loops, 3 = the direct kernels (<see cref="GemmDirect"/>; where they don't apply, as 2), 4 = the direct kernels
         /// with the Dot kernels for every A·Bᵀ, 5 = the direct kernels never using the Dot kernels (Bᵀ always copied).</summary>
@@ -116,13 +119,13 @@ public static unsafe class Gemm
         /// <summary>A copy with other cache blocks (tuning experiments: bench/ gemmtune).</summary>
         public Config WithBlocks(int kc, int mc, int nc) => new()
         {
-            Mr = Mr, Nr = Nr, Kc = kc, Mc = mc, Nc = nc, Kernel = Kernel, Name = Name, PathMode = PathMode,
+            Mr = Mr, Nr = Nr, Kc = kc, Mc = mc, Nc = nc, Kernel = Kernel, Name = Name, PathMode = PathMode, DirectLanes = DirectLanes,
         };
 
         /// <summary>A copy that forces one path (see <see cref="PathMode"/>).</summary>
         public Config WithPathMode(int pathMode) => new()
         {
-            Mr = Mr, Nr = Nr, Kc = Kc, Mc = Mc, Nc = Nc, Kernel = Kernel, Name = Name, PathMode = pathMode,
+            Mr = Mr, Nr = Nr, Kc = Kc, Mc = Mc, Nc = Nc, Kernel = Kernel, Name = Name, PathMode = pathMode, DirectLanes = DirectLanes,
         };
     }
 
@@ -131,17 +134,17 @@ public static unsafe class Gemm
     // Kc 192..512, Mc 96..480 all land within noise of ~220-230 GFLOPS per core; 8x32 packs with plain 8x8 transposes.
     internal static Config Avx512Config => new()
     {
-        Mr = 8, Nr = 32, Kc = 384, Mc = 240, Nc = 4096, Name = "Vector512 8x32", Kernel = &GemmKernels.Kernel512x8x32,
+        Mr = 8, Nr = 32, Kc = 384, Mc = 240, Nc = 4096, Name = "Vector512 8x32", Kernel = &GemmKernels.Kernel512x8x32, DirectLanes = 16,
     };
 
     internal static Config Avx2Config => new()
     {
-        Mr = 6, Nr = 16, Kc = 256, Mc = 144, Nc = 4096, Name = "Vector256 6x16", Kernel = &GemmKernels.Kernel256x6x16,
+        Mr = 6, Nr = 16, Kc = 256, Mc = 144, Nc = 4096, Name = "Vector256 6x16", Kernel = &GemmKernels.Kernel256x6x16, DirectLanes = 8,
     };
 
     internal static Config Vector128Config => new()
     {
-        Mr = 6, Nr = 8, Kc = 256, Mc = 144, Nc = 4096, Name = "Vector128 6x8", Kernel = &GemmKernels.Kernel128x6x8,
+        Mr = 6, Nr = 8, Kc = 256, Mc = 144, Nc = 4096, Name = "Vector128 6x8", Kernel = &GemmKernels.Kernel128x6x8, DirectLanes = 0,
     };
 
     /// <summary>The kernel and block sizes in use; swapped only by tests and benchmarks.</summary>
@@ -158,12 +161,12 @@ public static unsafe class Gemm
                 for (int i = 0; i < m; i++) new Span<float>(c + (nint)i * ldc, n).Clear();
             return;
         }
-        int path = cfg.PathMode != 0 ? cfg.PathMode : ChoosePath(transA, transB, m, n, k);
-        if (path >= 3 && !GemmDirect.IsSupported) path = 2;
+        int path = cfg.PathMode != 0 ? cfg.PathMode : ChoosePath(cfg, transA, transB, m, n, k);
+        if (path >= 3 && !GemmDirect.Supports(cfg.DirectLanes)) path = 2;
         if (path >= 3)
         {
-            bool dot = transB && !transA && (path == 4 || (path == 3 && PreferDot(m, n, k)));
-            RunDirect(transA, transB, dot, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+            bool dot = transB && !transA && (path == 4 || (path == 3 && PreferDot(cfg.DirectLanes, m, n, k)));
+            RunDirect(cfg.DirectLanes, transA, transB, dot, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
             return;
         }
         if (path == 2)
@@ -203,7 +206,7 @@ public static unsafe class Gemm
     /// costs n·k moves against m·n·k multiply-adds). Threads split C's rows only, after the copy.
     /// </summary>
     [SkipLocalsInit]
-    static void RunDirect(bool transA, bool transB, bool dot, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
+    static void RunDirect(int lanes, bool transA, bool transB, bool dot, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
     {
         if (transB && !dot)
         {
@@ -220,21 +223,21 @@ public static unsafe class Gemm
             ldb = n;
             transB = false;
         }
-        int align = transB ? GemmDirect.DotRowsA : GemmDirect.MaxRows, rowBlocks = (m + align - 1) / align;
+        int align = transB ? GemmDirect.DotRowsA(lanes) : GemmDirect.MaxRows, rowBlocks = (m + align - 1) / align;
         int chunks = (int)Math.Min(Math.Min(Threading.Threads, rowBlocks), Math.Max(1, (long)m * n * k / MinDirectWorkPerThread));
-        if (chunks <= 1) GemmDirect.Run(transA, transB, 0, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
-        else DirectParallel(chunks, align, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+        if (chunks <= 1) GemmDirect.Run(lanes, transA, transB, 0, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+        else DirectParallel(lanes, chunks, align, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
     }
 
     /// <summary>The direct path on <paramref name="chunks"/> threads (a separate method so the closure is only allocated here).</summary>
-    static void DirectParallel(int chunks, int align, bool transA, bool transB, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
+    static void DirectParallel(int lanes, int chunks, int align, bool transA, bool transB, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
     {
         int rowBlocks = (m + align - 1) / align;
         Threading.For(chunks, chunk =>
         {
             int i0 = Math.Min(m, (int)((long)rowBlocks * chunk / chunks) * align);
             int i1 = Math.Min(m, (int)((long)rowBlocks * (chunk + 1) / chunks) * align);
-            GemmDirect.Run(transA, transB, i0, i1, n, k, a, lda, b, ldb, c, ldc, accumulate);
+            GemmDirect.Run(lanes, transA, transB, i0, i1, n, k, a, lda, b, ldb, c, ldc, accumulate);
         });
     }
 
@@ -410,9 +413,9 @@ public static unsafe class Gemm
     // ---- path choice -------------------------------------------------------------------------------------------------
 
     /// <summary>Path for a shape (a function of the shape alone, never of the thread count): 1 packed, 2 unpacked loops, 3 direct.</summary>
-    internal static int ChoosePath(bool transA, bool transB, int m, int n, int k)
+    internal static int ChoosePath(Config cfg, bool transA, bool transB, int m, int n, int k)
     {
-        if (GemmDirect.IsSupported && PreferDirect(transA, transB, m, n, k)) return 3;
+        if (GemmDirect.Supports(cfg.DirectLanes) && PreferDirect(cfg.DirectLanes, transA, transB, m, n, k)) return 3;
         return PreferUnpacked(m, n, transB) ? 2 : 1;
     }
 
@@ -424,11 +427,16 @@ public static unsafe class Gemm
     /// or columns, and on any product of up to 2^21 multiply-adds; beyond that (say 128x128 and up with k in the hundreds)
     /// the packed path's cache blocking catches up and wins at large k. The direct path has no k blocking (each row tile
     /// streams a k x 64 strip of B), so very long k with more than a few row tiles stays packed (measured up to k = 2048).
+    /// The Vector256 kernels (16-column strips, cut into k-chunks of 256) were measured on an AVX2 host (Zen 3, 2026-12-02,
+    /// <c>paths --threads 1</c>): they beat or tie the packed path on every small and skinny shape after their full-width
+    /// stores stopped using vmaskmovps, and lose from k = 2048 once C is at least 64 x 64 (64x128x2048 and 64x784x2048 by
+    /// 6-20 % on the best call), so those stay packed there.
     /// </summary>
-    internal static bool PreferDirect(bool transA, bool transB, int m, int n, int k)
+    internal static bool PreferDirect(int lanes, bool transA, bool transB, int m, int n, int k)
     {
-        if (transB && (transA || !PreferDot(m, n, k)) && (long)n * k > MaxDirectTranspose) return false;
+        if (transB && (transA || !PreferDot(lanes, m, n, k)) && (long)n * k > MaxDirectTranspose) return false;
         if (k > 4096 && m > 16) return false;
+        if (lanes == 8 && k >= 2048 && Math.Min(m, n) >= 64) return false;
         return Math.Min(m, n) <= 64 || (long)m * n * k <= 1L << 21;
     }
 
@@ -437,7 +445,7 @@ public static unsafe class Gemm
     /// <remarks>Measured (<c>bench/run.sh paths</c>, forced modes 4 and 5) after the Dot kernels got a one-pass 4x4 tree
     /// reduction: Dot also wins for long k against a Bᵀ of at most 64 rows that stays in L2 (64x50x784, the MLP's forward: 28.5 vs
     /// 30 µs; 64x16x784 8.6 vs 10; 128x16x784 17 vs 20), and loses when Bᵀ has hundreds of rows (64x784x784 1.5x slower).</remarks>
-    internal static bool PreferDot(int m, int n, int k) => (long)m * 16 <= k || (n <= 64 && k >= 512);
+    internal static bool PreferDot(int lanes, int m, int n, int k) => (long)m * 16 <= k || (n <= 64 && k >= 512);
 
     // ---- unpacked path ----------------------------------------------------------------------------------------------
 

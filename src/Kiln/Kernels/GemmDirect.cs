@@ -1,4 +1,4 @@
-// Driver for Gemm's direct (unpacked) path: register-blocked Vector512 kernels that read A and B where they lie, for
+// Driver for Gemm's direct (unpacked) path: register-blocked Vector512 or Vector256 kernels that read A and B where they lie, for
 // small and skinny products where packing B (or A) into panels costs more than the multiply (lesson 8's 5x784 @ 784x10,
 // an MLP's per-step products). The kernels themselves are generated into GemmDirect.g.cs by bench/tools/gen-gemm-direct.py.
 using System.Runtime.CompilerServices;
@@ -8,31 +8,62 @@ using System.Runtime.Intrinsics.X86;
 namespace Kiln.Kernels;
 
 /// <summary>
-/// Two unpacked kernel families, both needing AVX-512F (masked loads and stores handle every edge without reading or
-/// writing outside the operands):
+/// Two unpacked kernel shapes, each in two widths: Vector512 (16 lanes, AVX-512F) and Vector256 (8 lanes, AVX2 + FMA; the
+/// kernels whose names end in 256). Masked loads and stores handle every edge without reading or writing outside the
+/// operands (AVX-512's mask registers; AVX's vmaskmovps, which does not fault on masked-off elements).
 /// <list type="bullet">
-/// <item><b>Rows</b> (op(B) = B, rows of B contiguous along n; op(A) either way): an R x 16V tile of C (R &lt;= 6, V &lt;= 4
-/// vectors, the last one masked) kept in registers; per k step load V vectors of a B row, broadcast R elements of op(A),
-/// R·V FMAs. Each C element is one FMA chain over k in order starting from 0 (or from C when accumulating): exactly
-/// the arithmetic of the packed micro-kernel, so the Rows path and the packed path give bit-identical results.</item>
+/// <item><b>Rows</b> (op(B) = B, rows of B contiguous along n; op(A) either way): an R x LV tile of C (L lanes, R &lt;= 6,
+/// V &lt;= 4 vectors of 16 or V &lt;= 2 of 8, the last one masked) kept in registers; per k step load V vectors of a B row,
+/// broadcast R elements of op(A), R·V FMAs. Each C element is one FMA chain over k in order starting from 0 (or from C when
+/// accumulating): exactly the arithmetic of the packed micro-kernels, so the Rows path and the packed path give
+/// bit-identical results.</item>
 /// <item><b>Dot</b> (op(A) = A, op(B) = Bᵀ: rows of A and of B both contiguous along k): an Ra x Rb block of dot products
-/// (Ra, Rb &lt;= 4) in 16-lane partial sums over k (the last step masked), then one tree reduction of all 16 accumulators
-/// into one vector (<see cref="Reduce4x4"/>, the same lane order for every element).</item>
+/// (Ra, Rb &lt;= 4 at 16 lanes; Ra &lt;= 2, Rb &lt;= 4 at 8) in L-lane partial sums over k (the last step masked), then one
+/// tree reduction of all accumulators into one vector (<see cref="Reduce4x4"/>, <see cref="Reduce2x4"/>: the same lane
+/// order for every element).</item>
 /// </list>
 /// Each C element's arithmetic depends only on k (and, for Dot, the fixed lane split), never on the block it fell in or the
 /// rows a thread was given, so any split of C's rows gives bit-identical results.
 /// </summary>
 static unsafe partial class GemmDirect
 {
-    internal const int MaxRows = 6, MaxVectors = 4, DotRowsA = 4, DotRowsB = 4;
+    internal const int MaxRows = 6;
 
-    internal static bool IsSupported => Avx512F.IsSupported && Vector512.IsHardwareAccelerated;
+    /// <summary>Longest run of k the Vector256 Rows kernels take in one pass over a B strip (see <see cref="Run256"/>).</summary>
+    internal static int KChunk256 = 256;
 
-    /// <summary>The direct path handles op(B) = B (Rows kernels) and op(A) = A with op(B) = Bᵀ (Dot kernels); not Aᵀ·Bᵀ.</summary>
-    internal static bool Handles(bool transA, bool transB) => IsSupported && !(transA && transB);
+    /// <summary>Whether the kernels of <paramref name="lanes"/> lanes (16 or 8; 0 = none) run on this machine.</summary>
+    internal static bool Supports(int lanes) => lanes switch
+    {
+        16 => Avx512F.IsSupported && Vector512.IsHardwareAccelerated,
+        8 => Avx2.IsSupported && Fma.IsSupported,
+        _ => false,
+    };
+
+    /// <summary>Rows of A a Dot block takes (the thread split aligns to it): 4 at 16 lanes, 2 at 8.</summary>
+    internal static int DotRowsA(int lanes) => lanes == 16 ? 4 : 2;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<float> FirstLanes(int count) => Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> FirstLanes256(int count) => Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(count)).AsSingle();
+
+    /// <summary>
+    /// Horizontal sums of 8 vectors in one pass: lane L of the result is the sum of the 8 lanes of v[L], always the tree
+    /// ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) (two levels of vhaddps, then the 128-bit halves), whatever the other
+    /// inputs are; the Dot256 kernels pass zero for the accumulators their edge blocks don't have.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Reduce2x4(
+        Vector256<float> v0, Vector256<float> v1, Vector256<float> v2, Vector256<float> v3,
+        Vector256<float> v4, Vector256<float> v5, Vector256<float> v6, Vector256<float> v7)
+    {
+        // [v0 01, v0 23, v1 01, v1 23 | v0 45, v0 67, v1 45, v1 67], then [S0 lo, S1 lo, S2 lo, S3 lo | S0 hi, ..., S3 hi].
+        var g0 = Avx.HorizontalAdd(Avx.HorizontalAdd(v0, v1), Avx.HorizontalAdd(v2, v3));
+        var g1 = Avx.HorizontalAdd(Avx.HorizontalAdd(v4, v5), Avx.HorizontalAdd(v6, v7));
+        return Avx.Permute2x128(g0, g1, 0x20) + Avx.Permute2x128(g0, g1, 0x31);
+    }
 
     /// <summary>
     /// Horizontal sums of 16 vectors in one pass: lane 4L + q of the result is the sum of the 16 lanes of v[4q + L]. Every
@@ -62,9 +93,17 @@ static unsafe partial class GemmDirect
             Avx512F.Shuffle4x128(a, b, 0x88) + Avx512F.Shuffle4x128(a, b, 0xDD);
     }
 
-    /// <summary>Rows [i0,i1) of C = op(A)·op(B) (or C += when <paramref name="load"/>), all n columns; k &gt; 0.</summary>
-    internal static void Run(bool transA, bool transB, int i0, int i1, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
+    /// <summary>Rows [i0,i1) of C = op(A)·op(B) (or C += when <paramref name="load"/>), all n columns; k &gt; 0; with the
+    /// kernels of <paramref name="lanes"/> lanes (16 or 8, <see cref="Supports"/>). Not Aᵀ·Bᵀ.</summary>
+    internal static void Run(int lanes, bool transA, bool transB, int i0, int i1, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
     {
+        if (lanes == 8) Run256(transA, transB, i0, i1, n, k, a, lda, b, ldb, c, ldc, load);
+        else Run512(transA, transB, i0, i1, n, k, a, lda, b, ldb, c, ldc, load);
+    }
+
+    static void Run512(bool transA, bool transB, int i0, int i1, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
+    {
+        const int DotRowsA = 4, DotRowsB = 4, MaxVectors = 4;
         if (transB)
         {
             // Dot: Ra rows of A stay in L1 while Rb rows of B at a time stream past them.
@@ -91,6 +130,45 @@ static unsafe partial class GemmDirect
                 float* ci = c + i * ldc + j;
                 if (transA) RowsT(rows, vectors, k, a + i, lda, bj, ldb, ci, ldc, mask, load);
                 else RowsN(rows, vectors, k, a + i * lda, lda, bj, ldb, ci, ldc, mask, load);
+            }
+        }
+    }
+
+    static void Run256(bool transA, bool transB, int i0, int i1, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
+    {
+        const int DotRowsA = 2, DotRowsB = 4, MaxVectors = 2;
+        if (transB)
+        {
+            var kMask = FirstLanes256(k & 7);
+            for (int i = i0; i < i1; i += DotRowsA)
+            {
+                int ra = Math.Min(DotRowsA, i1 - i);
+                float* ai = a + i * lda, ci = c + i * ldc;
+                for (int j = 0; j < n; j += DotRowsB)
+                    Dot256(ra, Math.Min(DotRowsB, n - j), k, ai, lda, b + j * ldb, ldb, ci + j, ldc, kMask, load);
+            }
+            return;
+        }
+        // 16-column strips of B, cut into k-chunks of at most KChunk256 rows (16 KiB, so the chunk stays in L1 while every row
+        // tile of C passes over it); a tile's FMA chain carries on through C between chunks, so the bits do not change.
+        const int strip = 8 * MaxVectors;
+        int kChunks = (k + KChunk256 - 1) / KChunk256, kc = (k + kChunks - 1) / kChunks;
+        for (int j = 0; j < n; j += strip)
+        {
+            int cols = Math.Min(strip, n - j), vectors = (cols + 7) >> 3;
+            var mask = FirstLanes256(cols - 8 * (vectors - 1));
+            for (int p = 0; p < k; p += kc)
+            {
+                int kk = Math.Min(kc, k - p);
+                bool loadC = load || p > 0;
+                float* bj = b + p * ldb + j;
+                for (int i = i0; i < i1; i += MaxRows)
+                {
+                    int rows = Math.Min(MaxRows, i1 - i);
+                    float* ci = c + i * ldc + j;
+                    if (transA) RowsT256(rows, vectors, kk, a + p * lda + i, lda, bj, ldb, ci, ldc, mask, loadC);
+                    else RowsN256(rows, vectors, kk, a + i * lda + p, lda, bj, ldb, ci, ldc, mask, loadC);
+                }
             }
         }
     }
