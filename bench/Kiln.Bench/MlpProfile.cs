@@ -163,11 +163,11 @@ static class MlpProfile
         {
             if (print) Console.WriteLine($"| {op} | {where} | {us.Median:0.0} | {us.Min:0.0} |");
         }
-        Row("fc1 dW as Kiln computes it: xᵀ·dh = [784,64]·[64,50] (Tensor MatMul, result [784,50])",
-            "Tensor.MatMul.cs MatMulCore backward (gb for b = Wᵀ)", Us(() => xb.MT.MatMul(dh)));
+        Row("fc1 dW through MatMul's backward for x·Wᵀ: xᵀ·dh = [784,64]·[64,50] (Tensor MatMul, result [784,50])",
+            "Tensor.MatMul.cs backward (gb for b = Wᵀ); F.Linear avoids it", Us(() => xb.MT.MatMul(dh)));
         Row("same product, raw Gemm.Sgemm TN m=784 n=50 k=64", "Kernels/Gemm.cs", Us(() => Gemm.Sgemm(true, false, In, Hidden, Batch, xa, In, dha, Hidden, c1, Hidden)));
-        Row("fc1 dW in the weight's layout, raw Gemm.Sgemm TN m=50 n=784 k=64 (dhᵀ·x)", "Kernels/Gemm.cs", Us(() => Gemm.Sgemm(true, false, Hidden, In, Batch, dha, Hidden, xa, In, c1, In)));
-        Row("leaf Grad = g.Clone() of the transposed [50,784] view (first Backward after ZeroGrad)", "Autograd/Engine.cs AccumulateLeaf", Us(() => gW.Clone()));
+        Row("fc1 dW as F.Linear computes it, in the weight's layout: raw Gemm.Sgemm TN m=50 n=784 k=64 (dhᵀ·x)", "Nn/F.cs Linear → Kernels/Gemm.cs", Us(() => Gemm.Sgemm(true, false, Hidden, In, Batch, dha, Hidden, xa, In, c1, In)));
+        Row("Clone of the transposed [50,784] view (what a leaf Grad would cost after MatMul's backward)", "Tensor.cs Clone", Us(() => gW.Clone()));
         Row("Clone of a contiguous [50,784]", "Tensor.cs Clone", Us(() => gc.Clone()));
         Row("SGD: p.AddInPlace(g, -lr) on [50,784] (allocates g * alpha, then adds)", "Optim/Sgd.cs Step → Tensor.Elementwise.cs AddInPlace(other, alpha)", Us(() => w1.AddInPlace(gc, -1e-9f)));
         Row("  its temporary g * alpha alone", "Tensor.Elementwise.cs operator*", Us(() => { _ = gc * -1e-9f; }));
