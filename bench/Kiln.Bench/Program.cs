@@ -81,6 +81,7 @@ switch (mode)
     case "normpool": rc = NormPoolBench.Run(threads, filter); break;
     case "train": rc = TrainStepBench.Run(threads, filter); break; // issue 8: a training step of lesson 18's models, batch 1024
     case "epoch": rc = EpochBench.Run(threadsGiven ? threads[0] : Environment.ProcessorCount, limit); break; // issue 8: one epoch end to end
+    case "simplecnn": rc = SimpleCnnBench.Run(threads[0], filter); break; // issue 9: lesson 15 simple_cnn, Kiln vs TorchSharp from the same init, per seed (--filter = number of seeds)
     case "all": rc = GemmBench.Run(threads) | Lesson8Bench.Run() | RunSmall(); break;
     default: Console.Error.WriteLine($"unknown mode '{mode}' (gemm | small | lesson8 | mlp | epoch | all | bdn)"); return 2;
 }
