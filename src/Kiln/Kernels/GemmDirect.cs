@@ -32,6 +32,9 @@ static unsafe partial class GemmDirect
     /// <summary>Longest run of k the Vector256 Rows kernels take in one pass over a B strip (see <see cref="Run256"/>).</summary>
     internal static int KChunk256 = 256;
 
+    /// <summary>Whether the Vector256 Dot loop prefetches the next rows of A (experiments switch it off).</summary>
+    internal static bool Prefetch = true;
+
     /// <summary>Whether the kernels of <paramref name="lanes"/> lanes (16 or 8; 0 = none) run on this machine.</summary>
     internal static bool Supports(int lanes) => lanes switch
     {
@@ -140,12 +143,20 @@ static unsafe partial class GemmDirect
         if (transB)
         {
             var kMask = FirstLanes256(k & 7);
+            int blocks = (n + DotRowsB - 1) / DotRowsB, lines = (k + 15) >> 4;          // 64-byte lines per row of A
+            int perBlock = Prefetch ? (lines + blocks - 1) / blocks : 0;
             for (int i = i0; i < i1; i += DotRowsA)
             {
-                int ra = Math.Min(DotRowsA, i1 - i);
-                float* ai = a + i * lda, ci = c + i * ldc;
-                for (int j = 0; j < n; j += DotRowsB)
+                int ra = Math.Min(DotRowsA, i1 - i), next = Math.Min(DotRowsA, i1 - i - ra);
+                float* ai = a + i * lda, ci = c + i * ldc, an = ai + DotRowsA * lda;
+                for (int j = 0, jb = 0; j < n; j += DotRowsB, jb++)
+                {
+                    // The next rows of A (often fresh from memory: a batch of inputs) are fetched a slice per block of B,
+                    // so they are in cache when their turn comes instead of stalling the first block on every line.
+                    for (int l = jb * perBlock, le = Math.Min(lines, l + perBlock); l < le; l++)
+                        for (int r = 0; r < next; r++) Sse.Prefetch0(an + r * lda + l * 16);
                     Dot256(ra, Math.Min(DotRowsB, n - j), k, ai, lda, b + j * ldb, ldb, ci + j, ldc, kMask, load);
+                }
             }
             return;
         }
