@@ -55,7 +55,6 @@ for (int i = 0; i < rest.Length; i++)
         case "--direct-min-work": Kiln.Kernels.Gemm.MinDirectWorkPerThread = long.Parse(rest[++i]); break; // tuning experiments
         case "--direct-kchunk": Kiln.Kernels.GemmDirect.KChunk256 = int.Parse(rest[++i]); break; // tuning experiments
         case "--no-prefetch": Kiln.Kernels.GemmDirect.Prefetch = false; break; // experiments
-        case "--spin": Kiln.Kernels.Threading.SpinMicroseconds = int.Parse(rest[++i]); break; // experiments: idle workers spin this many µs
         default: Console.Error.WriteLine($"unknown option {rest[i]}"); return 2;
     }
 }

@@ -35,7 +35,7 @@ public sealed class Node
     }
 
     /// <summary>The nodes that produced this node's inputs (null for leaves and inputs without gradient).</summary>
-    public IReadOnlyList<Node?> NextFunctions => Array.ConvertAll(InputFns, f => f);
+    public IReadOnlyList<Node?> NextFunctions => (Node?[])InputFns.Clone();
 
     /// <summary>Runs the backward closure after checking that no saved tensor was modified in place since the forward.</summary>
     internal Tensor?[] Apply(Tensor gradOutput)

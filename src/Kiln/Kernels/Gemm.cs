@@ -165,7 +165,7 @@ public static unsafe class Gemm
         if (path >= 3 && !GemmDirect.Supports(cfg.DirectLanes)) path = 2;
         if (path >= 3)
         {
-            bool dot = transB && !transA && (path == 4 || (path == 3 && PreferDot(cfg.DirectLanes, m, n, k)));
+            bool dot = transB && !transA && (path == 4 || (path == 3 && PreferDot(m, n, k)));
             RunDirect(cfg.DirectLanes, transA, transB, dot, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
             return;
         }
@@ -434,7 +434,7 @@ public static unsafe class Gemm
     /// </summary>
     internal static bool PreferDirect(int lanes, bool transA, bool transB, int m, int n, int k)
     {
-        if (transB && (transA || !PreferDot(lanes, m, n, k)) && (long)n * k > MaxDirectTranspose) return false;
+        if (transB && (transA || !PreferDot(m, n, k)) && (long)n * k > MaxDirectTranspose) return false;
         if (k > 4096 && m > 16) return false;
         if (lanes == 8 && k >= 2048 && Math.Min(m, n) >= 64) return false;
         return Math.Min(m, n) <= 64 || (long)m * n * k <= 1L << 21;
@@ -445,7 +445,7 @@ public static unsafe class Gemm
     /// <remarks>Measured (<c>bench/run.sh paths</c>, forced modes 4 and 5) after the Dot kernels got a one-pass 4x4 tree
     /// reduction: Dot also wins for long k against a Bᵀ of at most 64 rows that stays in L2 (64x50x784, the MLP's forward: 28.5 vs
     /// 30 µs; 64x16x784 8.6 vs 10; 128x16x784 17 vs 20), and loses when Bᵀ has hundreds of rows (64x784x784 1.5x slower).</remarks>
-    internal static bool PreferDot(int lanes, int m, int n, int k) => (long)m * 16 <= k || (n <= 64 && k >= 512);
+    internal static bool PreferDot(int m, int n, int k) => (long)m * 16 <= k || (n <= 64 && k >= 512);
 
     // ---- unpacked path ----------------------------------------------------------------------------------------------
 

@@ -50,9 +50,6 @@ public static class Threading
         For(chunks, c => body((int)((long)n * c / chunks), (int)((long)n * (c + 1) / chunks)));
     }
 
-    /// <summary>How long an idle worker spins waiting for the next job before it sleeps (µs; measurements may change it).</summary>
-    internal static int SpinMicroseconds = 200;
-
     /// <summary>Whether <see cref="For"/> runs on Kiln's own worker team (true) or on <c>Parallel.For</c> (false; measurements).</summary>
     internal static bool UseTeam = Environment.GetEnvironmentVariable("KILN_TEAM") != "0";
 
@@ -65,6 +62,7 @@ public static class Threading
     /// </summary>
     static class Team
     {
+        internal const int SpinMicroseconds = 200;
         static readonly object Gate = new();
         static Thread[] _workers = [];
         static Job? _job;
@@ -132,9 +130,9 @@ public static class Threading
         static void Loop(int index)
         {
             int seen = Volatile.Read(ref _seq);
+            long spinTicks = System.Diagnostics.Stopwatch.Frequency * SpinMicroseconds / 1_000_000;
             while (true)
             {
-                long spinTicks = System.Diagnostics.Stopwatch.Frequency * SpinMicroseconds / 1_000_000;
                 long start = System.Diagnostics.Stopwatch.GetTimestamp();
                 while (Volatile.Read(ref _seq) == seen)
                 {
