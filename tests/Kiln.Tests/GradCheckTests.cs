@@ -276,6 +276,27 @@ public sealed class GradCheckTests
         Close([0.1f, 0.1f, 1], x.Grad); // PyTorch: x > 0 ? 1 : slope
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(257)]
+    [InlineData(3200)]
+    public void ReluBackwardPassesTheGradientExactlyWhereTheOutputIsPositive(int n)
+    {
+        // Vector lanes plus a scalar tail, zeros and a NaN among the inputs, and a non-contiguous incoming gradient.
+        var gen = new Generator(n);
+        var xs = Tensor.Randn([n], gen).ToArray();
+        xs[0] = 0f;
+        if (n > 3) xs[3] = float.NaN;
+        var x = Tensor.Of(xs).RequiresGradInPlace();
+        var gFull = Tensor.Randn([n, 2], gen);
+        var g = gFull.Select(1, 1);
+        x.Relu().Backward(g);
+        var ga = g.ToArray();
+        var expected = xs.Select((v, i) => v > 0f ? ga[i] : 0f).ToArray();
+        Assert.Equal(expected, x.Grad!.ToArray());
+    }
+
     [Fact]
     public void PowGradientsAtZeroBaseFollowPyTorch()
     {
