@@ -167,6 +167,8 @@ static class MlpProfile
             "Tensor.MatMul.cs backward (gb for b = Wᵀ); F.Linear avoids it", Us(() => xb.MT.MatMul(dh)));
         Row("same product, raw Gemm.Sgemm TN m=784 n=50 k=64", "Kernels/Gemm.cs", Us(() => Gemm.Sgemm(true, false, In, Hidden, Batch, xa, In, dha, Hidden, c1, Hidden)));
         Row("fc1 dW as F.Linear computes it, in the weight's layout: raw Gemm.Sgemm TN m=50 n=784 k=64 (dhᵀ·x)", "Nn/F.cs Linear → Kernels/Gemm.cs", Us(() => Gemm.Sgemm(true, false, Hidden, In, Batch, dha, Hidden, xa, In, c1, In)));
+        Row("  same, into a fresh new float[39200] each call (a new gradient tensor: GC-zeroed, cold in cache)", "Tensor.cs Empty", Us(() => Gemm.Sgemm(true, false, Hidden, In, Batch, dha, Hidden, xa, In, new float[Hidden * In], In)));
+        Row("  same, into a fresh GC.AllocateUninitializedArray each call (no zeroing: every store misses)", "(reference)", Us(() => Gemm.Sgemm(true, false, Hidden, In, Batch, dha, Hidden, xa, In, GC.AllocateUninitializedArray<float>(Hidden * In), In)));
         Row("Clone of the transposed [50,784] view (what a leaf Grad would cost after MatMul's backward)", "Tensor.cs Clone", Us(() => gW.Clone()));
         Row("Clone of a contiguous [50,784]", "Tensor.cs Clone", Us(() => gc.Clone()));
         Row("SGD: p.AddInPlace(g, -lr) on [50,784] (allocates g * alpha, then adds)", "Optim/Sgd.cs Step → Tensor.Elementwise.cs AddInPlace(other, alpha)", Us(() => w1.AddInPlace(gc, -1e-9f)));
@@ -322,7 +324,8 @@ static class MlpProfile
                 long t6 = Stopwatch.GetTimestamp();
                 Gemm.Sgemm(true, false, Hidden, In, m, dh, Hidden, xb, In, dw1, In);                  // dW1 = dhᵀ x
                 long t7 = Stopwatch.GetTimestamp(); gemm[3] += (t7 - t6) / f; g += t7 - t6;
-                TensorPrimitives.MultiplyAdd(dw1, -Lr, w1, w1);
+                Threading.ForRange(dw1.Length, 4096, (s0, s1) =>
+                    TensorPrimitives.MultiplyAdd(dw1.AsSpan(s0, s1 - s0), -Lr, w1.AsSpan(s0, s1 - s0), w1.AsSpan(s0, s1 - s0)), align: 16);
                 TensorPrimitives.MultiplyAdd(db1, -Lr, b1, b1);
                 TensorPrimitives.MultiplyAdd(dw2, -Lr, w2, w2);
                 TensorPrimitives.MultiplyAdd(db2, -Lr, b2, b2);

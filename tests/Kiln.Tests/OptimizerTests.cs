@@ -345,3 +345,58 @@ public class OptimizerTests
         Assert.Throws<ArgumentException>(() => new SGD([Param(1f, 2f, 3f)], lr: 0.1).LoadStateDict(saved));
     }
 }
+
+/// <summary>Large parameters are updated in ranges over Kiln's threads; the split must never change a bit.</summary>
+[Collection("Threading")]
+public sealed class OptimizerThreadingTests
+{
+    [Theory]
+    [InlineData("SGD")]
+    [InlineData("SGD.momentum")]
+    [InlineData("SGD.nesterov.decoupled")]
+    [InlineData("Momentum")]
+    [InlineData("RMSProp.momentum.lesson18")]
+    [InlineData("Adam")]
+    [InlineData("AdamW")]
+    [InlineData("Adam.Lesson18")]
+    public void A_large_parameter_gets_the_same_bits_at_one_two_and_three_threads(string which)
+    {
+        // 3·8192 + 37 elements: split in two or three ranges (each at least Optimizer.MinRange), with a scalar tail.
+        const int n = 3 * 8192 + 37;
+        var gen = new Generator(11);
+        var init = Tensor.Randn([n], gen).ToArray();
+        var grads = Enumerable.Range(0, 3).Select(_ => Tensor.Randn([n], gen).ToArray()).ToArray();
+        Optimizer Make(Tensor p) => which switch
+        {
+            "SGD" => new SGD([p], lr: 0.1),
+            "SGD.momentum" => new SGD([p], lr: 0.1, momentum: 0.9, dampening: 0.1, weightDecay: 0.01),
+            "SGD.nesterov.decoupled" => new SGD([p], lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.01, decoupledWeightDecay: true),
+            "Momentum" => new Momentum([p], lr: 0.1, weightDecay: 0.01),
+            "RMSProp.momentum.lesson18" => new RMSProp([p], lr: 0.01, momentum: 0.9, initWithGradSquared: true, decoupledWeightDecay: true, weightDecay: 0.01),
+            "Adam" => new Adam([p], lr: 0.01, weightDecay: 0.01),
+            "AdamW" => new AdamW([p], lr: 0.01),
+            _ => Adam.Lesson18([p], lr: 0.01, weightDecay: 0.01),
+        };
+        float[] Run(int threads)
+        {
+            int old = Kiln.Kernels.Threading.Threads;
+            Kiln.Kernels.Threading.Threads = threads;
+            try
+            {
+                var p = Tensor.Of(init).RequiresGradInPlace();
+                var opt = Make(p);
+                foreach (var g in grads)
+                {
+                    p.Grad = Tensor.Of(g);
+                    opt.Step();
+                }
+                return p.ToArray();
+            }
+            finally { Kiln.Kernels.Threading.Threads = old; }
+        }
+        var one = Run(1);
+        Assert.NotEqual(init, one);
+        Assert.Equal(one, Run(2));
+        Assert.Equal(one, Run(3));
+    }
+}

@@ -76,4 +76,25 @@ public sealed class ThreadingTests
         }
         Assert.True(ran.Count >= 2, "both chunks always ran on one thread: the sleeping worker never woke");
     });
+
+    [Theory]
+    [InlineData(2, 65, 16, 1)]
+    [InlineData(2, 40_007, 8192, 16)]
+    [InlineData(3, 40_007, 8192, 16)]
+    [InlineData(3, 257, 7, 16)]
+    [InlineData(1, 40_007, 8192, 16)]
+    public void ForRange_covers_every_item_once_in_ranges_that_start_on_the_alignment(int threads, int n, int minPerChunk, int align) => WithThreads(threads, () =>
+    {
+        var hits = new int[n];
+        var starts = new System.Collections.Concurrent.ConcurrentBag<(int Start, int End)>();
+        Threading.ForRange(n, minPerChunk, (s, e) =>
+        {
+            starts.Add((s, e));
+            for (int i = s; i < e; i++) Interlocked.Increment(ref hits[i]);
+        }, align);
+        Assert.All(hits, h => Assert.Equal(1, h));
+        Assert.All(starts, r => Assert.True(r.Start % align == 0 && r.End > r.Start, $"range [{r.Start}, {r.End}) with alignment {align}"));
+        int expected = threads <= 1 || n < 2 * minPerChunk ? 1 : Math.Min(threads, n / minPerChunk);
+        Assert.Equal(expected, starts.Count);
+    });
 }

@@ -223,21 +223,27 @@ public static unsafe class Gemm
             ldb = n;
             transB = false;
         }
-        int align = transB ? GemmDirect.DotRowsA(lanes) : GemmDirect.MaxRows, rowBlocks = (m + align - 1) / align;
-        int chunks = (int)Math.Min(Math.Min(Threading.Threads, rowBlocks), Math.Max(1, (long)m * n * k / MinDirectWorkPerThread));
+        // Dot splits C's columns, i.e. the rows of B: in a Linear layer's forward B is the weight, so each thread reads the same
+        // rows of it step after step, the rows its share of the weight gradient (split by C's rows, below) and of the
+        // optimizer's update (Threading.ForRange) wrote, and the weight never crosses between cores' caches.
+        bool splitColumns = transB;
+        int align = transB ? GemmDirect.DotRowsB : GemmDirect.MaxRows, extent = splitColumns ? n : m, blocks = (extent + align - 1) / align;
+        int chunks = (int)Math.Min(Math.Min(Threading.Threads, blocks), Math.Max(1, (long)m * n * k / MinDirectWorkPerThread));
         if (chunks <= 1) GemmDirect.Run(lanes, transA, transB, 0, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
-        else DirectParallel(lanes, chunks, align, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+        else DirectParallel(lanes, chunks, align, splitColumns, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
     }
 
-    /// <summary>The direct path on <paramref name="chunks"/> threads (a separate method so the closure is only allocated here).</summary>
-    static void DirectParallel(int lanes, int chunks, int align, bool transA, bool transB, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
+    /// <summary>The direct path on <paramref name="chunks"/> threads, each a contiguous run of <paramref name="align"/>-row
+    /// blocks of C's rows or (Dot) columns (a separate method so the closure is only allocated here).</summary>
+    static void DirectParallel(int lanes, int chunks, int align, bool splitColumns, bool transA, bool transB, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
     {
-        int rowBlocks = (m + align - 1) / align;
+        int extent = splitColumns ? n : m, blocks = (extent + align - 1) / align;
         Threading.For(chunks, chunk =>
         {
-            int i0 = Math.Min(m, (int)((long)rowBlocks * chunk / chunks) * align);
-            int i1 = Math.Min(m, (int)((long)rowBlocks * (chunk + 1) / chunks) * align);
-            GemmDirect.Run(lanes, transA, transB, i0, i1, n, k, a, lda, b, ldb, c, ldc, accumulate);
+            int s0 = Math.Min(extent, (int)((long)blocks * chunk / chunks) * align);
+            int s1 = Math.Min(extent, (int)((long)blocks * (chunk + 1) / chunks) * align);
+            if (splitColumns) GemmDirect.Run(lanes, transA, transB, 0, m, s1 - s0, k, a, lda, b + (nint)s0 * ldb, ldb, c + s0, ldc, accumulate);
+            else GemmDirect.Run(lanes, transA, transB, s0, s1, n, k, a, lda, b, ldb, c, ldc, accumulate);
         });
     }
 

@@ -32,7 +32,7 @@ static unsafe partial class GemmDirect
     /// <summary>Longest run of k the Vector256 Rows kernels take in one pass over a B strip (see <see cref="Run256"/>).</summary>
     internal static int KChunk256 = 256;
 
-    /// <summary>Whether the Vector256 Dot loop prefetches the next rows of A (experiments switch it off).</summary>
+    /// <summary>Whether the Dot loops prefetch the next rows of A (experiments switch it off).</summary>
     internal static bool Prefetch = true;
 
     /// <summary>Whether the kernels of <paramref name="lanes"/> lanes (16 or 8; 0 = none) run on this machine.</summary>
@@ -43,8 +43,8 @@ static unsafe partial class GemmDirect
         _ => false,
     };
 
-    /// <summary>Rows of A a Dot block takes (the thread split aligns to it): 4 at 16 lanes, 2 at 8.</summary>
-    internal static int DotRowsA(int lanes) => lanes == 16 ? 4 : 2;
+    /// <summary>Rows of B a Dot block takes at either width (the thread split, over B's rows, aligns to it).</summary>
+    internal const int DotRowsB = 4;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<float> FirstLanes(int count) => Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle();
@@ -104,19 +104,44 @@ static unsafe partial class GemmDirect
         else Run512(transA, transB, i0, i1, n, k, a, lda, b, ldb, c, ldc, load);
     }
 
+    /// <summary>64-byte lines of each next row of A that one block of B in a Dot pass prefetches (0 when <see cref="Prefetch"/> is off):
+    /// the row's lines spread evenly over the pass's ceil(n / rowsB) blocks.</summary>
+    static int PrefetchPerBlock(int n, int rowsB, int k)
+    {
+        int blocks = (n + rowsB - 1) / rowsB, lines = (k + 15) >> 4;
+        return Prefetch ? (lines + blocks - 1) / blocks : 0;
+    }
+
+    /// <summary>
+    /// The Dot passes' prefetch of the next rows of A (often fresh from memory: a batch of inputs): block <paramref name="jb"/>
+    /// of B fetches its slice of their lines, so they are in cache when their turn comes instead of stalling the first block
+    /// of the next pass on every line.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void PrefetchSlice(float* next, nint lda, int rows, int jb, int perBlock, int k)
+    {
+        int lines = (k + 15) >> 4;
+        for (int l = jb * perBlock, le = Math.Min(lines, l + perBlock); l < le; l++)
+            for (int r = 0; r < rows; r++) Sse.Prefetch0(next + r * lda + l * 16);
+    }
+
     static void Run512(bool transA, bool transB, int i0, int i1, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
     {
-        const int DotRowsA = 4, DotRowsB = 4, MaxVectors = 4;
+        const int DotRowsA = 4, MaxVectors = 4;
         if (transB)
         {
             // Dot: Ra rows of A stay in L1 while Rb rows of B at a time stream past them.
             var kMask = FirstLanes(k & 15);
+            int perBlock = PrefetchPerBlock(n, DotRowsB, k);
             for (int i = i0; i < i1; i += DotRowsA)
             {
-                int ra = Math.Min(DotRowsA, i1 - i);
+                int ra = Math.Min(DotRowsA, i1 - i), next = Math.Min(DotRowsA, i1 - i - ra);
                 float* ai = a + i * lda, ci = c + i * ldc;
-                for (int j = 0; j < n; j += DotRowsB)
+                for (int j = 0, jb = 0; j < n; j += DotRowsB, jb++)
+                {
+                    PrefetchSlice(ai + DotRowsA * lda, lda, next, jb, perBlock, k);
                     Dot(ra, Math.Min(DotRowsB, n - j), k, ai, lda, b + j * ldb, ldb, ci + j, ldc, kMask, load);
+                }
             }
             return;
         }
@@ -139,22 +164,18 @@ static unsafe partial class GemmDirect
 
     static void Run256(bool transA, bool transB, int i0, int i1, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
     {
-        const int DotRowsA = 2, DotRowsB = 4, MaxVectors = 2;
+        const int DotRowsA = 2, MaxVectors = 2;
         if (transB)
         {
             var kMask = FirstLanes256(k & 7);
-            int blocks = (n + DotRowsB - 1) / DotRowsB, lines = (k + 15) >> 4;          // 64-byte lines per row of A
-            int perBlock = Prefetch ? (lines + blocks - 1) / blocks : 0;
+            int perBlock = PrefetchPerBlock(n, DotRowsB, k);
             for (int i = i0; i < i1; i += DotRowsA)
             {
                 int ra = Math.Min(DotRowsA, i1 - i), next = Math.Min(DotRowsA, i1 - i - ra);
-                float* ai = a + i * lda, ci = c + i * ldc, an = ai + DotRowsA * lda;
+                float* ai = a + i * lda, ci = c + i * ldc;
                 for (int j = 0, jb = 0; j < n; j += DotRowsB, jb++)
                 {
-                    // The next rows of A (often fresh from memory: a batch of inputs) are fetched a slice per block of B,
-                    // so they are in cache when their turn comes instead of stalling the first block on every line.
-                    for (int l = jb * perBlock, le = Math.Min(lines, l + perBlock); l < le; l++)
-                        for (int r = 0; r < next; r++) Sse.Prefetch0(an + r * lda + l * 16);
+                    PrefetchSlice(ai + DotRowsA * lda, lda, next, jb, perBlock, k);
                     Dot256(ra, Math.Min(DotRowsB, n - j), k, ai, lda, b + j * ldb, ldb, ci + j, ldc, kMask, load);
                 }
             }

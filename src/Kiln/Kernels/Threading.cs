@@ -37,8 +37,12 @@ public static class Threading
         Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = t }, i => Nested(body, i));
     }
 
-    /// <summary>Splits [0, n) into contiguous ranges of at least <paramref name="minPerChunk"/> items, one or more per thread, and runs them.</summary>
-    public static void ForRange(int n, int minPerChunk, Action<int, int> body)
+    /// <summary>
+    /// Splits [0, n) into contiguous ranges of at least <paramref name="minPerChunk"/> items, one or more per thread, and runs
+    /// them; with <paramref name="align"/> &gt; 1 every range but the first starts on a multiple of it (e.g. 16 floats: a
+    /// 64-byte cache line, so no line is written by two threads).
+    /// </summary>
+    public static void ForRange(int n, int minPerChunk, Action<int, int> body, int align = 1)
     {
         int t = Threads;
         if (t <= 1 || n < 2 * minPerChunk)
@@ -47,7 +51,9 @@ public static class Threading
             return;
         }
         int chunks = Math.Min(t, n / minPerChunk);
-        For(chunks, c => body((int)((long)n * c / chunks), (int)((long)n * (c + 1) / chunks)));
+        For(chunks, c => body(Boundary(c), Boundary(c + 1)));
+
+        int Boundary(int c) => c == chunks ? n : (int)((long)n * c / chunks) / align * align;
     }
 
     /// <summary>Whether <see cref="For"/> runs on Kiln's own worker team (true) or on <c>Parallel.For</c> (false; measurements).</summary>

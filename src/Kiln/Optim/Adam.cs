@@ -13,38 +13,39 @@ static class AdamUpdate
     {
         double lr = group.Lr, b1 = group.Beta1, b2 = group.Beta2, wd = group.WeightDecay;
         float eps = (float)group.Eps, fb1 = (float)b1, fb2 = (float)b2;
-        if (decoupled && wd != 0) System.Numerics.Tensors.TensorPrimitives.Multiply(p, (float)(1 - lr * wd), p);
-        float l2 = decoupled ? 0f : (float)wd;
-        var m = Buffer(state, "exp_avg", p.Length);
-        var v = Buffer(state, "exp_avg_sq", p.Length);
+        float l2 = decoupled ? 0f : (float)wd, decay = decoupled && wd != 0 ? (float)(1 - lr * wd) : 1f;
         double bc1 = biasCorrection ? 1 - Math.Pow(b1, state.Step) : 1, bc2 = biasCorrection ? 1 - Math.Pow(b2, state.Step) : 1;
         float stepSize = (float)(lr / bc1);
-        // One pass over p, g, m and v: Vector<float> lanes, then the scalar tail (same arithmetic, same rounding).
         float scale = epsInsideSqrt ? (float)(1 / bc2) : (float)(1 / Math.Sqrt(bc2));
-        var vb1 = new Vector<float>(fb1); var vb1c = new Vector<float>(1f - fb1);
-        var vb2 = new Vector<float>(fb2); var vb2c = new Vector<float>(1f - fb2);
-        var vl2 = new Vector<float>(l2); var vstep = new Vector<float>(stepSize);
-        var vscale = new Vector<float>(scale); var veps = new Vector<float>(eps);
-        int i = 0, w = Vector<float>.Count;
-        for (; i <= p.Length - w; i += w)
+        Optimizer.ForEachRange(p, g, Buffer(state, "exp_avg", p.Length), Buffer(state, "exp_avg_sq", p.Length), (p, g, m, v) =>
         {
-            var pv = new Vector<float>(p[i..]);
-            var d = new Vector<float>(g[i..]) + vl2 * pv;
-            var mv = vb1 * new Vector<float>(m[i..]) + vb1c * d;
-            var vv = vb2 * new Vector<float>(v[i..]) + vb2c * d * d;
-            mv.CopyTo(m[i..]);
-            vv.CopyTo(v[i..]);
-            var denom = epsInsideSqrt ? Vector.SquareRoot(vv * vscale + veps) : Vector.SquareRoot(vv) * vscale + veps;
-            (pv - vstep * mv / denom).CopyTo(p[i..]);
-        }
-        for (; i < p.Length; i++)
-        {
-            float d = g[i] + l2 * p[i];
-            m[i] = fb1 * m[i] + (1f - fb1) * d;
-            v[i] = fb2 * v[i] + (1f - fb2) * d * d;
-            float denom = epsInsideSqrt ? MathF.Sqrt(v[i] * scale + eps) : MathF.Sqrt(v[i]) * scale + eps;
-            p[i] -= stepSize * m[i] / denom;
-        }
+            if (decay != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(p, decay, p);
+            // One pass over p, g, m and v: Vector<float> lanes, then the scalar tail (same arithmetic, same rounding).
+            var vb1 = new Vector<float>(fb1); var vb1c = new Vector<float>(1f - fb1);
+            var vb2 = new Vector<float>(fb2); var vb2c = new Vector<float>(1f - fb2);
+            var vl2 = new Vector<float>(l2); var vstep = new Vector<float>(stepSize);
+            var vscale = new Vector<float>(scale); var veps = new Vector<float>(eps);
+            int i = 0, w = Vector<float>.Count;
+            for (; i <= p.Length - w; i += w)
+            {
+                var pv = new Vector<float>(p[i..]);
+                var d = new Vector<float>(g[i..]) + vl2 * pv;
+                var mv = vb1 * new Vector<float>(m[i..]) + vb1c * d;
+                var vv = vb2 * new Vector<float>(v[i..]) + vb2c * d * d;
+                mv.CopyTo(m[i..]);
+                vv.CopyTo(v[i..]);
+                var denom = epsInsideSqrt ? Vector.SquareRoot(vv * vscale + veps) : Vector.SquareRoot(vv) * vscale + veps;
+                (pv - vstep * mv / denom).CopyTo(p[i..]);
+            }
+            for (; i < p.Length; i++)
+            {
+                float d = g[i] + l2 * p[i];
+                m[i] = fb1 * m[i] + (1f - fb1) * d;
+                v[i] = fb2 * v[i] + (1f - fb2) * d * d;
+                float denom = epsInsideSqrt ? MathF.Sqrt(v[i] * scale + eps) : MathF.Sqrt(v[i]) * scale + eps;
+                p[i] -= stepSize * m[i] / denom;
+            }
+        });
     }
 
     static Span<float> Buffer(ParamState state, string name, int length)
@@ -161,19 +162,22 @@ public sealed class RMSProp : Optimizer
     protected override void Update(ParamGroup group, Span<float> p, ReadOnlySpan<float> g, ParamState state)
     {
         float lr = (float)group.Lr, alpha = (float)group.Get("alpha"), eps = (float)group.Eps, wd = (float)group.WeightDecay, mom = (float)group.Momentum;
-        if (DecoupledWeightDecay && wd != 0) System.Numerics.Tensors.TensorPrimitives.Multiply(p, 1f - lr * wd, p);
-        float l2 = DecoupledWeightDecay ? 0f : wd;
-        bool first = !HasBuffer(state, "square_avg");
+        bool decoupled = DecoupledWeightDecay, startAtSquare = InitWithGradSquared && !HasBuffer(state, "square_avg");
+        float l2 = decoupled ? 0f : wd;
         var v = Buffer(state, "square_avg", p.Length);
         var buf = mom != 0 ? Buffer(state, "momentum_buffer", p.Length) : default;
-        for (int i = 0; i < p.Length; i++)
+        ForEachRange(p, g, v, buf, (p, g, v, buf) =>
         {
-            float d = g[i] + l2 * p[i];
-            float prev = first && InitWithGradSquared ? d * d : v[i];
-            v[i] = alpha * prev + (1f - alpha) * d * d;
-            float step = d / (MathF.Sqrt(v[i]) + eps);
-            if (mom != 0) step = buf[i] = mom * buf[i] + step;
-            p[i] -= lr * step;
-        }
+            if (decoupled && wd != 0) System.Numerics.Tensors.TensorPrimitives.Multiply(p, 1f - lr * wd, p);
+            for (int i = 0; i < p.Length; i++)
+            {
+                float d = g[i] + l2 * p[i];
+                float prev = startAtSquare ? d * d : v[i];
+                v[i] = alpha * prev + (1f - alpha) * d * d;
+                float step = d / (MathF.Sqrt(v[i]) + eps);
+                if (mom != 0) step = buf[i] = mom * buf[i] + step;
+                p[i] -= lr * step;
+            }
+        });
     }
 }

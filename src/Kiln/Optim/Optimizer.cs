@@ -155,6 +155,37 @@ public abstract class Optimizer
     /// </summary>
     protected abstract void Update(ParamGroup group, Span<float> p, ReadOnlySpan<float> g, ParamState state);
 
+    /// <summary>An update's elementwise pass over one range of a parameter: values p, gradient g and up to two state buffers
+    /// (empty when the optimizer has fewer), all the same length.</summary>
+    protected internal delegate void RangeUpdate(Span<float> p, ReadOnlySpan<float> g, Span<float> b1, Span<float> b2);
+
+    /// <summary>Fewest elements a thread takes in <see cref="ForEachRange"/>: below twice this an update runs on the calling thread.</summary>
+    internal const int MinRange = 8192;
+
+    /// <summary>
+    /// Runs an elementwise update over the whole parameter, split into cache-line-aligned ranges over Kiln's threads when it
+    /// has at least 2·<see cref="MinRange"/> elements (the ranges fall as the weight's gradient and its next forward
+    /// product split them, so a large weight stays in the caches of the cores that use it). Every element gets the same
+    /// arithmetic however it is split. b1 and b2 may be empty.
+    /// </summary>
+    protected internal static unsafe void ForEachRange(Span<float> p, ReadOnlySpan<float> g, Span<float> b1, Span<float> b2, RangeUpdate update)
+    {
+        int n = p.Length;
+        if (Kernels.Threading.Threads <= 1 || n < 2 * MinRange)
+        {
+            update(p, g, b1, b2);
+            return;
+        }
+        bool has1 = !b1.IsEmpty, has2 = !b2.IsEmpty;
+        fixed (float* pp = p, gp = g, b1p = b1, b2p = b2)
+        {
+            float* P = pp, G = gp, B1 = b1p, B2 = b2p;
+            Kernels.Threading.ForRange(n, MinRange, (s, e) => update(
+                new Span<float>(P + s, e - s), new ReadOnlySpan<float>(G + s, e - s),
+                has1 ? new Span<float>(B1 + s, e - s) : default, has2 ? new Span<float>(B2 + s, e - s) : default), align: 16);
+        }
+    }
+
     /// <summary>The buffer name of state, created on first use as zeros (or a copy of init) with length elements.</summary>
     protected static Span<float> Buffer(ParamState state, string name, int length, ReadOnlySpan<float> init = default)
     {

@@ -40,34 +40,37 @@ public sealed class SGD : Optimizer
     protected override void Update(ParamGroup group, Span<float> p, ReadOnlySpan<float> g, ParamState state)
     {
         float lr = (float)group.Lr, mom = (float)group.Momentum, damp = 1f - (float)group.Get("dampening"), wd = (float)group.WeightDecay;
-        float l2 = DecoupledWeightDecay ? 0f : wd;
-        if (DecoupledWeightDecay && wd != 0) System.Numerics.Tensors.TensorPrimitives.Multiply(p, 1f - lr * wd, p);
-        if (mom == 0)
+        float l2 = DecoupledWeightDecay ? 0f : wd, decay = DecoupledWeightDecay && wd != 0 ? 1f - lr * wd : 1f;
+        bool nesterov = Nesterov, first = mom != 0 && !HasBuffer(state, "momentum_buffer");
+        var buf = mom != 0 ? Buffer(state, "momentum_buffer", p.Length) : default;
+        ForEachRange(p, g, buf, default, (p, g, buf, _) =>
         {
-            if (l2 == 0) System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(g, -lr, p, p);
-            else for (int j = 0; j < p.Length; j++) p[j] -= lr * (g[j] + l2 * p[j]);
-            return;
-        }
-        bool first = !HasBuffer(state, "momentum_buffer");
-        var buf = Buffer(state, "momentum_buffer", p.Length);
-        // Vector<float> lanes then the scalar tail, the same arithmetic in both.
-        var vl2 = new Vector<float>(l2); var vmom = new Vector<float>(mom); var vdamp = new Vector<float>(damp); var vlr = new Vector<float>(lr);
-        int i = 0, w = Vector<float>.Count;
-        for (; i <= p.Length - w; i += w)
-        {
-            var pv = new Vector<float>(p[i..]);
-            var d = new Vector<float>(g[i..]) + vl2 * pv;
-            var b = first ? d : vmom * new Vector<float>(buf[i..]) + vdamp * d;
-            b.CopyTo(buf[i..]);
-            (pv - vlr * (Nesterov ? d + vmom * b : b)).CopyTo(p[i..]);
-        }
-        for (; i < p.Length; i++)
-        {
-            float d = g[i] + l2 * p[i];
-            float b = first ? d : mom * buf[i] + damp * d;
-            buf[i] = b;
-            p[i] -= lr * (Nesterov ? d + mom * b : b);
-        }
+            if (decay != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(p, decay, p);
+            if (mom == 0)
+            {
+                if (l2 == 0) System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(g, -lr, p, p);
+                else for (int j = 0; j < p.Length; j++) p[j] -= lr * (g[j] + l2 * p[j]);
+                return;
+            }
+            // Vector<float> lanes then the scalar tail, the same arithmetic in both.
+            var vl2 = new Vector<float>(l2); var vmom = new Vector<float>(mom); var vdamp = new Vector<float>(damp); var vlr = new Vector<float>(lr);
+            int i = 0, w = Vector<float>.Count;
+            for (; i <= p.Length - w; i += w)
+            {
+                var pv = new Vector<float>(p[i..]);
+                var d = new Vector<float>(g[i..]) + vl2 * pv;
+                var b = first ? d : vmom * new Vector<float>(buf[i..]) + vdamp * d;
+                b.CopyTo(buf[i..]);
+                (pv - vlr * (nesterov ? d + vmom * b : b)).CopyTo(p[i..]);
+            }
+            for (; i < p.Length; i++)
+            {
+                float d = g[i] + l2 * p[i];
+                float b = first ? d : mom * buf[i] + damp * d;
+                buf[i] = b;
+                p[i] -= lr * (nesterov ? d + mom * b : b);
+            }
+        });
     }
 }
 
@@ -89,12 +92,14 @@ public sealed class Momentum : Optimizer
     protected override void Update(ParamGroup group, Span<float> p, ReadOnlySpan<float> g, ParamState state)
     {
         float lr = (float)group.Lr, mom = (float)group.Momentum, wd = (float)group.WeightDecay;
-        if (wd != 0) System.Numerics.Tensors.TensorPrimitives.Multiply(p, 1f - lr * wd, p);
-        var avg = Buffer(state, "grad_avg", p.Length);
-        for (int i = 0; i < p.Length; i++)
+        ForEachRange(p, g, Buffer(state, "grad_avg", p.Length), default, (p, g, avg, _) =>
         {
-            avg[i] = avg[i] * mom + g[i] * (1f - mom);
-            p[i] -= lr * avg[i];
-        }
+            if (wd != 0) System.Numerics.Tensors.TensorPrimitives.Multiply(p, 1f - lr * wd, p);
+            for (int i = 0; i < p.Length; i++)
+            {
+                avg[i] = avg[i] * mom + g[i] * (1f - mom);
+                p[i] -= lr * avg[i];
+            }
+        });
     }
 }
