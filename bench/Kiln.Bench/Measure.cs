@@ -40,6 +40,13 @@ static class Measure
     public static int MinReps = 7;
     public static int MaxReps = 20000;
     const double ChunkSeconds = 0.02;
+    /// <summary>
+    /// Idle time before each contestant's chunk, so the previous contestant's idle threads have gone to sleep: libtorch's
+    /// OpenMP (libgomp) workers spin-wait after every parallel region, and a spinning worker on one of the two cores halved
+    /// whichever Kiln call ran next (Kiln 1024³ at 2 threads: 118-138 GFLOPS median against 189.5 with torch idle;
+    /// 180-189 with this pause, measured 2026-12-02). Kiln's own workers spin 200 µs. 10 ms measured enough; 30 ms cost both sides.
+    /// </summary>
+    public const int SettleMs = 10;
     const double SwitchCallBelow = 0.002;   // calls shorter than this get one untimed call after each switch
     const double BatchBelow = 2e-6;         // calls shorter than this are timed in batches filling about this long
     static double Seconds(long t0) => (Stopwatch.GetTimestamp() - t0) / (double)Stopwatch.Frequency;
@@ -80,6 +87,7 @@ static class Measure
                 int i = round % 2 == 0 ? j : cs.Length - 1 - j;
                 var c = cs[i];
                 if (Done(c)) continue;
+                Thread.Sleep(SettleMs);
                 if (perCall[i] < SwitchCallBelow) c.Run();
                 for (int r = 0; r < chunk[i]; r++)
                 {
