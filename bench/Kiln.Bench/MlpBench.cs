@@ -40,7 +40,7 @@ static class MlpBench
         public float Mean, Std;
     }
 
-    sealed record EpochResult(double[] StepSeconds, float[] Losses, double ValidAcc, long AllocBytes, int Gen0, int Gen1, int Gen2, long MinorFaults, double SysSeconds)
+    sealed record EpochResult(double[] StepSeconds, float[] Losses, double ValidAcc, long AllocBytes, int Gen0, int Gen1, int Gen2, long MinorFaults, double SysSeconds, double GcPauseSeconds)
     {
         public double Total => StepSeconds.Sum();
         public double LateLoss => Losses[^100..].Average();
@@ -193,6 +193,7 @@ static class MlpBench
         var losses = new float[steps];
         int g0 = GC.CollectionCount(0), g1 = GC.CollectionCount(1), g2 = GC.CollectionCount(2);
         long a0 = GC.GetTotalAllocatedBytes(precise: false);
+        var pause0 = GC.GetTotalPauseDuration();
         var (mf0, sys0) = ProcStat();
         double f = Stopwatch.Frequency;
         for (int s = 0; s < steps; s++)
@@ -203,7 +204,8 @@ static class MlpBench
         }
         long alloc = GC.GetTotalAllocatedBytes(precise: false) - a0;
         var (mf1, sys1) = ProcStat();
-        var r = new EpochResult(t, losses, 0, alloc, GC.CollectionCount(0) - g0, GC.CollectionCount(1) - g1, GC.CollectionCount(2) - g2, mf1 - mf0, sys1 - sys0);
+        var r = new EpochResult(t, losses, 0, alloc, GC.CollectionCount(0) - g0, GC.CollectionCount(1) - g1, GC.CollectionCount(2) - g2, mf1 - mf0, sys1 - sys0,
+            (GC.GetTotalPauseDuration() - pause0).TotalSeconds);
         return r with { ValidAcc = accuracy() };
     }
 
@@ -299,7 +301,7 @@ static class MlpBench
     static void Print(int threads, List<EpochResult> kr, List<EpochResult> tr)
     {
         Console.WriteLine($"\nthreads = {threads} (Kiln Threading.Threads = {Kiln.Kernels.Threading.Threads}, torch.get_num_threads() = {get_num_threads()})");
-        Console.WriteLine("| contestant | epoch | epoch time | µs/step mean | µs/step median | p90 | max | steps/s | loss first → last-100 mean | valid acc | alloc/step | GCs gen0/1/2 | page faults/step | kernel CPU |");
+        Console.WriteLine("| contestant | epoch | epoch time | µs/step mean | µs/step median | p90 | max | steps/s | loss first → last-100 mean | valid acc | alloc/step | GCs gen0/1/2 | GC pause | page faults/step | kernel CPU |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var (name, rs) in new[] { ("Kiln", kr), ("TorchSharp", tr) })
             for (int i = 0; i < rs.Count; i++)
@@ -309,7 +311,7 @@ static class MlpBench
                 double mean = r.Total / s.Length;
                 Console.WriteLine($"| {name} | {i + 1} | {r.Total * 1e3:0.0} ms | {mean * 1e6:0.0} | {Stats.Median([.. s]) * 1e6:0.0} | {s[(int)(0.9 * s.Length)] * 1e6:0.0} | " +
                                   $"{s[^1] * 1e6:0} | {1 / mean:0} | {r.Losses[0]:0.000} → {r.LateLoss:0.0000} | {r.ValidAcc:0.0000} | " +
-                                  $"{r.AllocBytes / (double)s.Length / 1024:0.0} KiB | {r.Gen0}/{r.Gen1}/{r.Gen2} | {r.MinorFaults / (double)s.Length:0.0} | {r.SysSeconds / r.Total:0%} |");
+                                  $"{r.AllocBytes / (double)s.Length / 1024:0.0} KiB | {r.Gen0}/{r.Gen1}/{r.Gen2} | {r.GcPauseSeconds * 1e3:0.0} ms | {r.MinorFaults / (double)s.Length:0.0} | {r.SysSeconds / r.Total:0%} |");
             }
         double km = Mean(kr), tm = Mean(tr), kmed = Median(kr), tmed = Median(tr);
         Console.WriteLine($"all epochs: Kiln {km * 1e6:0.0} µs/step mean, {kmed * 1e6:0.0} median; TorchSharp {tm * 1e6:0.0} mean, {tmed * 1e6:0.0} median; " +
