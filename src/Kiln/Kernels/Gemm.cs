@@ -223,9 +223,9 @@ public static unsafe class Gemm
             ldb = n;
             transB = false;
         }
-        // Dot splits C's columns, i.e. the rows of B: in a Linear layer's forward B is the weight, so each thread reads the same
-        // rows of it step after step, the rows its share of the weight gradient (split by C's rows, below) and of the
-        // optimizer's update (Threading.ForRange) wrote, and the weight never crosses between cores' caches.
+        // Dot splits C's columns, i.e. the rows of B. In a Linear layer's forward B is the weight, so each thread reads the
+        // same rows of it step after step: the rows its share of the weight gradient (dhᵀ·x, a Rows product split by C's
+        // rows) and of the optimizer's update (Optimizer.ForEachRange) wrote. The weight never crosses between cores' caches.
         bool splitColumns = transB;
         int align = transB ? GemmDirect.DotRowsB : GemmDirect.MaxRows, extent = splitColumns ? n : m, blocks = (extent + align - 1) / align;
         int chunks = (int)Math.Min(Math.Min(Threading.Threads, blocks), Math.Max(1, (long)m * n * k / MinDirectWorkPerThread));
