@@ -73,6 +73,37 @@ public sealed class CliTests : IClassFixture<CliTests.TrainedRun>
     }
 
     [Fact]
+    public void Evaluate_averages_several_checkpoints_into_an_ensemble()
+    {
+        Assert.Equal(0, _run.Result.Code);
+        var first = Path.Combine(_run.Dir, "model.safetensors");
+        // A second, different model: another seed and fewer rows.
+        var otherDir = Path.Combine(_run.Dir, "other");
+        var (code, stdout, stderr) = Kiln("train", "--model", "cnn", "--epochs", "1", "--limit", "2000", "--bs", "256",
+            "--lr", "0.02", "--plain", "--seed", "7", "--out", otherDir);
+        Assert.True(code == 0, stderr);
+        var second = Path.Combine(otherDir, "model.safetensors");
+
+        double Acc(string text, string prefix)
+        {
+            var m = System.Text.RegularExpressions.Regex.Match(text, System.Text.RegularExpressions.Regex.Escape(prefix) + @".*?accuracy (\d+\.\d+) ?%");
+            Assert.True(m.Success, $"no '{prefix}... accuracy' line in:\n{text}");
+            return double.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) / 100;
+        }
+
+        // The same model twice: the mean of identical predictions is those predictions.
+        (code, stdout, stderr) = Kiln("evaluate", "--checkpoint", first, "--checkpoint", first, "--tta");
+        Assert.True(code == 0, stderr);
+        Assert.Equal(Acc(stdout, $"{first}: with TTA"), Acc(stdout, "ensemble of 2 (mean of the TTA predictions)"));
+
+        (code, stdout, stderr) = Kiln("evaluate", "--checkpoint", first, "--checkpoint", second);
+        Assert.True(code == 0, stderr);
+        double a = Acc(stdout, $"{first}: "), b = Acc(stdout, $"{second}: "), ens = Acc(stdout, "ensemble of 2 (mean of the predictions)");
+        Assert.NotEqual(a, b);
+        Assert.InRange(ens, 0.55, 1.0);
+    }
+
+    [Fact]
     public void Predict_gives_three_classes_with_probabilities_for_an_image_file()
     {
         Assert.Equal(0, _run.Result.Code);

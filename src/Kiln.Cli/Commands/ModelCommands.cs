@@ -38,22 +38,41 @@ internal static class ModelCommands
 
     static Command Evaluate()
     {
-        var ckpt = CheckpointPath();
-        var tta = new Option<bool>("--tta") { Description = "Average plain and horizontally flipped predictions." };
+        var ckpt = new Option<string[]>("--checkpoint")
+        {
+            Description = "Checkpoint written by kiln train; give it several times to evaluate an ensemble (predictions averaged, as lesson 18 does).",
+            DefaultValueFactory = _ => [Path.Combine(new TrainOptions().Out, TrainJob.CheckpointFile)],
+        };
+        var tta = new Option<bool>("--tta") { Description = "Average plain and horizontally flipped predictions (per model, before an ensemble's average)." };
         var dataDir = DataDir();
-        var cmd = new Command("evaluate", "Validation accuracy of a checkpoint, with or without test-time augmentation.") { ckpt, tta, dataDir };
+        var cmd = new Command("evaluate", "Validation accuracy of a checkpoint or an ensemble of checkpoints, with or without test-time augmentation.") { ckpt, tta, dataDir };
         cmd.SetAction(pr =>
         {
-            var (model, o) = LoadCheckpoint(pr.GetValue(ckpt)!);
-            var data = TrainJob.LoadData(o.Dataset, pr.GetValue(dataDir), limit: 1);
-            var learn = TrainJob.CreateLearner(o, data, model, []);
-            var (preds, targets) = learn.GetPreds();
-            Console.WriteLine($"{o.Model} on {data.Valid.Count:N0} validation images: accuracy {Accuracy.Compute(preds, targets):P2}");
-            if (pr.GetValue(tta))
+            var paths = pr.GetValue(ckpt)!;
+            bool withTta = pr.GetValue(tta);
+            Tensor? sum = null, targets = null;
+            string? dataset = null;
+            foreach (var path in paths)
             {
-                var (tp, tt) = Tta.Predict(learn);
-                Console.WriteLine($"with TTA (plain + flipped): accuracy {Accuracy.Compute(tp, tt):P2}");
+                var (model, o) = LoadCheckpoint(path);
+                if (dataset != null && o.Dataset != dataset)
+                    throw new ArgumentException($"evaluate: '{path}' was trained on {o.Dataset}, the first checkpoint on {dataset}; an ensemble needs one dataset");
+                dataset = o.Dataset;
+                var data = TrainJob.LoadData(o.Dataset, pr.GetValue(dataDir), limit: 1);
+                var learn = TrainJob.CreateLearner(o, data, model, []);
+                var (preds, t) = learn.GetPreds();
+                string name = paths.Length > 1 ? $"{path}: " : "";
+                Console.WriteLine($"{name}{o.Model} on {data.Valid.Count:N0} validation images: accuracy {Accuracy.Compute(preds, t):P2}");
+                if (withTta)
+                {
+                    (preds, _) = Tta.Predict(learn);
+                    Console.WriteLine($"{name}with TTA (plain + flipped): accuracy {Accuracy.Compute(preds, t):P2}");
+                }
+                sum = sum is null ? preds : sum + preds;
+                targets ??= t;
             }
+            if (paths.Length > 1)
+                Console.WriteLine($"ensemble of {paths.Length} (mean of {(withTta ? "the TTA" : "the")} predictions): accuracy {Accuracy.Compute(sum! / paths.Length, targets!):P2}");
             return 0;
         });
         return cmd;
