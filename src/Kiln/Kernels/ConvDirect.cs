@@ -28,11 +28,20 @@ internal static unsafe class ConvDirect
     /// <summary>Zeroed floats after the padded image: strips read up to a strip past the last output (discarded lanes).</summary>
     const int Slack = 48;
 
-    /// <summary>Whether the direct kernel applies: Vector512 with stride 1 and output rows wide enough to fill most of a strip,
-    /// or AVX2 with stride 1 or 2 (the same in both directions) and rows of at least <see cref="MinWidth"/>; one group, and
-    /// more than one tap (a 1x1 layer is a plain matrix product).</summary>
-    internal static bool Applies(in ConvShape s) =>
-        Eligible(s) && s.Cs >= CoBlock && s.Ow >= (Wide ? 12 : s.Sh == 1 ? MinWidth : MinWidth2);
+    /// <summary>Whether the direct forward (and stride-1 input gradient) applies: Vector512 with stride 1 and output rows of
+    /// at least <see cref="MinWidthWide"/>, or AVX2 with stride 1 or 2 (the same in both directions) and rows of at least
+    /// <see cref="MinWidth"/>; one group, and more than one tap (a 1x1 layer is a plain matrix product).</summary>
+    internal static bool Applies(in ConvShape s) => Fits(s, Wide ? MinWidthWide : s.Sh == 1 ? MinWidth : MinWidth2);
+
+    static bool Fits(in ConvShape s, int minWidth) => Eligible(s) && s.Cs >= CoBlock && s.Ow >= minWidth;
+
+    /// <summary>
+    /// Narrowest output rows for the Vector512 forward and input gradient: half a 32-wide strip. Measured on model4's layer
+    /// 2a (32->64, 3x3, 14x14 outputs, 2 threads, Zen 4, 2026-12-03): the direct kernel 83.7 GFLOPS forward and 85.3 input
+    /// gradient against 138.2 and 141.2 on the im2col / channels-last paths; at 28x28 (layer 1a) it wins, 132.6 against
+    /// 123.3 and 135.8 against 93.4. The weight gradient keeps 12 (<see cref="WeightGradApplies"/>).
+    /// </summary>
+    internal static int MinWidthWide = 16;
 
     /// <summary>What both the forward and the weight gradient need: a supported width, more than one tap, one group, enough
     /// input channels, and stride 1 (Vector512) or stride 1 or 2 the same both ways (AVX2).</summary>
@@ -279,13 +288,14 @@ internal static unsafe class ConvDirect
         a30.Store(tile + 72); a31.Store(tile + 80); a32.Store(tile + 88);
     }
 
-    /// <summary>Whether <see cref="WeightGrad"/> applies: as <see cref="Applies"/> with whole vectors of 16 output channels
+    /// <summary>Whether <see cref="WeightGrad"/> applies: as <see cref="Applies"/> but from rows of 12 (14x14 outputs: 144.9
+    /// GFLOPS against 128.4 for the channels-last path on model4's layer 2a), with whole vectors of 16 output channels
     /// (Vector512); with AVX2, stride 1 or 2 the same both ways, more than one tap, whole blocks of 4 output channels, and
     /// at least <see cref="MinPositions"/> flat positions per image. Measured on model4's layers (2 threads, GFLOPS, this
     /// kernel against the channels-last / im2col path): 28x28 and 14x14 outputs 57–87 against 44–71; 7x7 and 4x4
     /// outputs with 64–256 channels 36–64 against 50–70, even with 8 images' sums kept together.</summary>
     internal static bool WeightGradApplies(in ConvShape s) => Wide
-        ? Applies(s) && s.Cs % 16 == 0
+        ? Fits(s, 12) && s.Cs % 16 == 0
         : Eligible(s) && s.Cs % 4 == 0 && s.Oh * new Flat(s).Ws >= MinPositions;
 
     /// <summary>Fewest flat positions (Oh·Ws) per image for AVX2's direct weight gradient.</summary>
