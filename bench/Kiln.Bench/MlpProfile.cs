@@ -324,7 +324,7 @@ static class MlpProfile
                 long t6 = Stopwatch.GetTimestamp();
                 Gemm.Sgemm(true, false, Hidden, In, m, dh, Hidden, xb, In, dw1, In);                  // dW1 = dhᵀ x
                 long t7 = Stopwatch.GetTimestamp(); gemm[3] += (t7 - t6) / f; g += t7 - t6;
-                Threading.ForRange(dw1.Length, 4096, (s0, s1) =>
+                Threading.ForRange(dw1.Length, Optimizer.MinRange, (s0, s1) =>   // split as Kiln's optimizers split it
                     TensorPrimitives.MultiplyAdd(dw1.AsSpan(s0, s1 - s0), -Lr, w1.AsSpan(s0, s1 - s0), w1.AsSpan(s0, s1 - s0)), align: 16);
                 TensorPrimitives.MultiplyAdd(db1, -Lr, b1, b1);
                 TensorPrimitives.MultiplyAdd(dw2, -Lr, w2, w2);

@@ -52,13 +52,14 @@ internal static class ModelCommands
             bool withTta = pr.GetValue(tta);
             Tensor? sum = null, targets = null;
             string? dataset = null;
+            DataSplits? data = null;
             foreach (var path in paths)
             {
                 var (model, o) = LoadCheckpoint(path);
                 if (dataset != null && o.Dataset != dataset)
                     throw new ArgumentException($"evaluate: '{path}' was trained on {o.Dataset}, the first checkpoint on {dataset}; an ensemble needs one dataset");
                 dataset = o.Dataset;
-                var data = TrainJob.LoadData(o.Dataset, pr.GetValue(dataDir), limit: 1);
+                data ??= TrainJob.LoadData(o.Dataset, pr.GetValue(dataDir), limit: 1);
                 var learn = TrainJob.CreateLearner(o, data, model, []);
                 var (preds, t) = learn.GetPreds();
                 string name = paths.Length > 1 ? $"{path}: " : "";

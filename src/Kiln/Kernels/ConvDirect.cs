@@ -39,9 +39,12 @@ internal static unsafe class ConvDirect
     /// Narrowest output rows for the Vector512 forward and input gradient: half a 32-wide strip. Measured on model4's layer
     /// 2a (32->64, 3x3, 14x14 outputs, 2 threads, Zen 4, 2026-12-03): the direct kernel 83.7 GFLOPS forward and 85.3 input
     /// gradient against 138.2 and 141.2 on the im2col / channels-last paths; at 28x28 (layer 1a) it wins, 132.6 against
-    /// 123.3 and 135.8 against 93.4. The weight gradient keeps 12 (<see cref="WeightGradApplies"/>).
+    /// 123.3 and 135.8 against 93.4. The weight gradient keeps <see cref="MinWidthWideWeightGrad"/>.
     /// </summary>
     internal static int MinWidthWide = 16;
+
+    /// <summary>Narrowest output rows for the Vector512 weight gradient (see <see cref="WeightGradApplies"/>).</summary>
+    internal const int MinWidthWideWeightGrad = 12;
 
     /// <summary>What both the forward and the weight gradient need: a supported width, more than one tap, one group, enough
     /// input channels, and stride 1 (Vector512) or stride 1 or 2 the same both ways (AVX2).</summary>
@@ -295,7 +298,7 @@ internal static unsafe class ConvDirect
     /// kernel against the channels-last / im2col path): 28x28 and 14x14 outputs 57–87 against 44–71; 7x7 and 4x4
     /// outputs with 64–256 channels 36–64 against 50–70, even with 8 images' sums kept together.</summary>
     internal static bool WeightGradApplies(in ConvShape s) => Wide
-        ? Fits(s, 12) && s.Cs % 16 == 0
+        ? Fits(s, MinWidthWideWeightGrad) && s.Cs % 16 == 0
         : Eligible(s) && s.Cs % 4 == 0 && s.Oh * new Flat(s).Ws >= MinPositions;
 
     /// <summary>Fewest flat positions (Oh·Ws) per image for AVX2's direct weight gradient.</summary>
