@@ -80,6 +80,7 @@ static class Measure
         var batch = perCall.Select(t => t >= BatchBelow ? 1 : Math.Clamp((int)Math.Ceiling(BatchBelow / Math.Max(t, 1e-9)), 1, 256)).ToArray();
         var chunk = perCall.Select((t, i) => Math.Clamp((int)(ChunkSeconds / Math.Max(t * batch[i], 1e-7)), 1, 2000)).ToArray();
         bool Done(Contestant c) => c.Times.Count >= MaxReps || (c.Total >= TargetSeconds && c.Times.Count >= MinReps);
+        int previous = -1;
         for (int round = 0; !cs.All(Done); round++)
         {
             for (int j = 0; j < cs.Length; j++)
@@ -87,7 +88,8 @@ static class Measure
                 int i = round % 2 == 0 ? j : cs.Length - 1 - j;
                 var c = cs[i];
                 if (Done(c)) continue;
-                Thread.Sleep(SettleMs);
+                if (previous != i) Thread.Sleep(SettleMs);   // only when another contestant ran last
+                previous = i;
                 if (perCall[i] < SwitchCallBelow) c.Run();
                 for (int r = 0; r < chunk[i]; r++)
                 {

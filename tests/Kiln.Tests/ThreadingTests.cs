@@ -83,6 +83,7 @@ public sealed class ThreadingTests
     [InlineData(3, 40_007, 8192, 16)]
     [InlineData(3, 257, 7, 16)]
     [InlineData(1, 40_007, 8192, 16)]
+    [InlineData(3, 40, 7, 16)]
     public void ForRange_covers_every_item_once_in_ranges_that_start_on_the_alignment(int threads, int n, int minPerChunk, int align) => WithThreads(threads, () =>
     {
         var hits = new int[n];
@@ -94,7 +95,7 @@ public sealed class ThreadingTests
         }, align);
         Assert.All(hits, h => Assert.Equal(1, h));
         Assert.All(starts, r => Assert.True(r.Start % align == 0 && r.End > r.Start, $"range [{r.Start}, {r.End}) with alignment {align}"));
-        int expected = threads <= 1 || n < 2 * minPerChunk ? 1 : Math.Min(threads, n / minPerChunk);
+        int expected = threads <= 1 || n < 2 * minPerChunk ? 1 : Math.Max(1, Math.Min(threads, n / Math.Max(minPerChunk, align)));
         Assert.Equal(expected, starts.Count);
     });
 }

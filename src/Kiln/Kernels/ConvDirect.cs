@@ -41,7 +41,7 @@ internal static unsafe class ConvDirect
     /// gradient against 138.2 and 141.2 on the im2col / channels-last paths; at 28x28 (layer 1a) it wins, 132.6 against
     /// 123.3 and 135.8 against 93.4. The weight gradient keeps <see cref="MinWidthWideWeightGrad"/>.
     /// </summary>
-    internal static int MinWidthWide = 16;
+    internal const int MinWidthWide = 16;
 
     /// <summary>Narrowest output rows for the Vector512 weight gradient (see <see cref="WeightGradApplies"/>).</summary>
     internal const int MinWidthWideWeightGrad = 12;

@@ -50,7 +50,13 @@ public static class Threading
             body(0, n);
             return;
         }
-        int chunks = Math.Min(t, n / minPerChunk);
+        // A range is at least one alignment step long, so rounding its start down never leaves an empty one.
+        int chunks = Math.Min(t, n / Math.Max(minPerChunk, align));
+        if (chunks <= 1)
+        {
+            body(0, n);
+            return;
+        }
         For(chunks, c => body(Boundary(c), Boundary(c + 1)));
 
         int Boundary(int c) => c == chunks ? n : (int)((long)n * c / chunks) / align * align;
