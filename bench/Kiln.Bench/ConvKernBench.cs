@@ -4,8 +4,8 @@ namespace Kiln.Bench;
 
 /// <summary>
 /// Diagnostic, Kiln alone: the three convolution products (forward, input gradient, weight + bias gradient) of each of
-/// get_model4's layers at batch 256, called on the kernels directly, with the direct stride-1 kernel allowed and with it
-/// switched off (im2col / channels-last paths), interleaved; then two layers of lesson 18's baseline CNN. GFLOPS = 2·Cs·K·L·n per product.
+/// get_model4's layers at batch 256, called on the kernels directly, with the direct stride-1 kernel and the image-inner
+/// small-image kernel (<see cref="ConvBatched"/>) allowed and with both switched off (im2col / channels-last paths), interleaved; then two layers of lesson 18's baseline CNN. GFLOPS = 2·Cs·K·L·n per product.
 /// </summary>
 static unsafe class ConvKernBench
 {
@@ -24,8 +24,8 @@ static unsafe class ConvKernBench
         foreach (int t in threads)
         {
             Env.SetThreads(t);
-            Console.WriteLine($"\nConvolution kernels, batch {Batch}, threads = {t}; GFLOPS median (best); 'direct off' forces the im2col / channels-last paths\n");
-            Console.WriteLine("| layer | fwd | fwd, direct off | dX | dX, direct off | dW+db | dW+db, direct off |");
+            Console.WriteLine($"\nConvolution kernels, batch {Batch}, threads = {t}; GFLOPS median (best); 'off' switches the direct and image-inner kernels off (im2col / channels-last paths)\n");
+            Console.WriteLine("| layer | fwd | fwd, off | dX | dX, off | dW+db | dW+db, off |");
             Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
             foreach (var l in ConvBench.Model4Layers.Concat(CnnLayers))
                 if (filter == null || l.Label.Contains(filter, StringComparison.Ordinal)) RunLayer(l);
@@ -43,12 +43,20 @@ static unsafe class ConvKernBench
         float[] dBig = Fill(big.Length), dSmall = Fill(small.Length), dw = Fill(w.Length), db = Fill(s.Cs);
         double flops = 2.0 * s.Cs * s.K * s.L * Batch;
         int saved = ConvDirect.MinChannels;
+        bool savedBatched = ConvBatched.Enabled;
 
         fixed (float* pb = big, ps = small, pw = w, pbias = bias, pdb = dBig, pds = dSmall, pdw = dw, pdbias = db)
         {
             float* b_ = pb, s_ = ps, w_ = pw, bi_ = pbias, db_ = pdb, ds_ = pds, dw_ = pdw, dbi_ = pdbias;
             Contestant Make(string name, bool direct, Action run) =>
-                new(name, () => { ConvDirect.MinChannels = direct ? saved : int.MaxValue; run(); ConvDirect.MinChannels = saved; });
+                new(name, () =>
+                {
+                    ConvDirect.MinChannels = direct ? saved : int.MaxValue;
+                    ConvBatched.Enabled = direct && savedBatched;
+                    run();
+                    ConvDirect.MinChannels = saved;
+                    ConvBatched.Enabled = savedBatched;
+                });
             var cs = new[]
             {
                 Make("fwd", true, () => Conv.Forward(s, Batch, b_, w_, bi_, ds_)),

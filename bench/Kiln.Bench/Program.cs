@@ -11,7 +11,7 @@ using Kiln.Bench;
 //   full GC before each timed epoch);
 //   conv [--filter TEXT]: issue 4's Conv2d layers (a)-(e) at batch 256, fwd and fwd+bwd; --filter m4: get_model4's ten convolutions;
 //   --profile adds each layer's backward halves (dX alone, dW + db alone);
-//   convkern [--filter TEXT]: diagnostic, Kiln alone: get_model4's conv products (fwd, dX, dW) in GFLOPS, direct kernel on and off;
+//   convkern [--filter TEXT]: diagnostic, Kiln alone: get_model4's conv products (fwd, dX, dW) in GFLOPS, direct and image-inner kernels on and off;
 //   normpool [--filter TEXT]: issue 4's BatchNorm2d / AvgPool2d / MaxPool2d at batch 256 on four conv activations, fwd and fwd+bwd;
 //   epoch [--threads T] [--limit N]: issue 8's end to end, one epoch of Fashion-MNIST through get_model4 (batch 1024, AdamW +
 //   1cycle) then validation, TorchSharp then Kiln, each in its own child process (peak RSS per library); T defaults to all
@@ -52,6 +52,7 @@ for (int i = 0; i < rest.Length; i++)
         case "--side": side = rest[++i]; break; // epoch-side only
         case "--collect-every": Kiln.TensorMemory.CollectEveryBytes = long.Parse(rest[++i]) << 20; break; // MiB, experiments
         case "--conv-columns": Kiln.Kernels.Conv.TargetColumns = int.Parse(rest[++i]); break; // tuning experiments
+        case "--batched-chunk": Kiln.Kernels.ConvBatched.ChunkImages = int.Parse(rest[++i]); break; // tuning experiments
         case "--direct-min-work": Kiln.Kernels.Gemm.MinDirectWorkPerThread = long.Parse(rest[++i]); break; // tuning experiments
         case "--direct-kchunk": Kiln.Kernels.GemmDirect.KChunk256 = int.Parse(rest[++i]); break; // tuning experiments
         case "--no-prefetch": Kiln.Kernels.GemmDirect.Prefetch = false; break; // experiments

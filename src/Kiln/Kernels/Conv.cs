@@ -250,6 +250,11 @@ internal static unsafe class Conv
     /// </summary>
     internal static void Forward(ConvShape s, int n, float* big, float* w, float* bias, float* small)
     {
+        if (ConvBatched.Applies(s))
+        {
+            ConvBatched.Forward(s, n, big, w, bias, small);
+            return;
+        }
         if (ConvDirect.Applies(s))
         {
             ConvDirect.Forward(s, n, big, ConvDirect.PackWeights(s, w, flip: false), bias, small);
@@ -294,6 +299,11 @@ internal static unsafe class Conv
     /// </summary>
     internal static void Transposed(ConvShape s, int n, float* small, float* w, float* bias, float* big)
     {
+        if (ConvBatched.Applies(s))
+        {
+            ConvBatched.Transposed(s, n, small, w, bias, big);
+            return;
+        }
         if (s.Sh == 1 && s.Sw == 1 && s.Groups == 1)
         {
             // Stride 1: the input gradient is a stride-1 convolution of the output gradient padded by d(k-1) - p, with the
@@ -356,6 +366,11 @@ internal static unsafe class Conv
     /// </summary>
     internal static void WeightGrad(ConvShape s, int n, float* small, float* big, float* dw, float* dbias)
     {
+        if (ConvBatched.WeightGradApplies(s))
+        {
+            ConvBatched.WeightGrad(s, n, small, big, dw, dbias);
+            return;
+        }
         if (ConvDirect.WeightGradApplies(s))
         {
             ConvDirect.WeightGrad(s, n, small, big, dw, dbias);

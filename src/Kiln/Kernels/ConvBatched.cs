@@ -1,0 +1,406 @@
+using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
+
+namespace Kiln.Kernels;
+
+/// <summary>
+/// Convolution of small images with many channels (model4's 7x7 and 4x4 layers, lesson 15's layers (c) and (e)), with the
+/// batch as the vector dimension. A chunk of images is transposed to [channel][position][image], so one input position's
+/// values for 32 images are two contiguous vectors, and every output position becomes a small matrix product over only
+/// the kernel taps that land inside the image. im2col multiplies the padding's zeros as well: a 3x3 kernel with padding 1
+/// touches the padding on 31 % of its taps for a 4x4 output and on 18 % for a 7x7 one. One register-blocked kernel
+/// (<see cref="Tile"/>: 2 vectors x 12 broadcast columns, 24 accumulators) computes all three products:
+/// <list type="bullet">
+/// <item>forward: Y[co][p][n] = Σ over taps (t, q) in the image Σ_ci X[ci][q][n] · W[t][ci][co];</item>
+/// <item>input gradient: dX[ci][q][n] = Σ over (t, p) that read q Σ_co dY[co][p][n] · W[t][co][ci];</item>
+/// <item>weight gradient: dW[t][ci][co] = Σ over p whose tap t is in the image Σ_n dY[n][p][co] · X[n][q][ci] (vectors
+/// along the output channels).</item>
+/// </list>
+/// Chunks are a function of the shape alone and each output element is summed in one fixed order, so results do not
+/// depend on the thread count.
+/// </summary>
+internal static unsafe class ConvBatched
+{
+    /// <summary>Images per vector tile (two Vector512 of floats).</summary>
+    const int Lanes = 32;
+
+    /// <summary>Switch for benchmarks and tests (the path needs Vector512).</summary>
+    internal static bool Enabled = Vector512.IsHardwareAccelerated;
+
+    /// <summary>Most output positions (and input positions) per image for which the path is taken.</summary>
+    internal static int MaxPositions = 64, MaxInputPositions = 256;
+
+    /// <summary>Fewest input and output channels.</summary>
+    internal static int MinChannels = 32;
+
+    /// <summary>Images per chunk (a multiple of <see cref="Lanes"/>).</summary>
+    internal static int ChunkImages = 64;
+
+    /// <summary>Whether the forward and the input gradient apply: Vector512, one group, more than one tap, small images,
+    /// channel counts that are multiples of 4 (the kernel's narrowest column block) and at least <see cref="MinChannels"/>.</summary>
+    internal static bool Applies(in ConvShape s) =>
+        Enabled && s.Groups == 1 && s.Kh * s.Kw > 1 && s.L <= MaxPositions && s.H * s.W <= MaxInputPositions &&
+        s.Cb >= MinChannels && s.Cs >= MinChannels && s.Cb % 4 == 0 && s.Cs % 4 == 0;
+
+    /// <summary>The weight gradient also needs whole tiles of 32 output channels (its vector dimension).</summary>
+    internal static bool WeightGradApplies(in ConvShape s) => Applies(s) && s.Cs % Lanes == 0;
+
+    /// <summary>
+    /// For each position of one side, the (tap, position on the other side) pairs that connect it, as offsets: aoff scaled by
+    /// aScale, boff by bScale. forward: for each small position p, the taps t with their big position q (a = q, b = t);
+    /// transposed: for each big position q, the (t, p) that read it (a = p, b = t); weight: for each tap t, the pairs (p, q)
+    /// (a = p, b = q). start has one more entry than there are lists.
+    /// </summary>
+    sealed class Segments
+    {
+        public readonly int[] Start;
+        public readonly nint[] A, B;
+
+        Segments(List<(int List, nint A, nint B)> pairs, int lists)
+        {
+            pairs = [.. pairs.OrderBy(x => x.List)]; // stable: tap order within a list
+            Start = new int[lists + 1];
+            A = new nint[Math.Max(1, pairs.Count)];
+            B = new nint[Math.Max(1, pairs.Count)];
+            for (int i = 0; i < pairs.Count; i++)
+            {
+                Start[pairs[i].List + 1]++;
+                A[i] = pairs[i].A;
+                B[i] = pairs[i].B;
+            }
+            for (int i = 0; i < lists; i++) Start[i + 1] += Start[i];
+        }
+
+        /// <summary>Every (tap t, small position p, big position q) with q inside the image, in tap-then-position order.</summary>
+        static IEnumerable<(int T, int P, int Q)> Connections(ConvShape s)
+        {
+            for (int kh = 0; kh < s.Kh; kh++)
+                for (int kw = 0; kw < s.Kw; kw++)
+                    for (int oy = 0; oy < s.Oh; oy++)
+                    {
+                        int iy = oy * s.Sh - s.Ph + kh * s.Dh;
+                        if ((uint)iy >= (uint)s.H) continue;
+                        for (int ox = 0; ox < s.Ow; ox++)
+                        {
+                            int ix = ox * s.Sw - s.Pw + kw * s.Dw;
+                            if ((uint)ix >= (uint)s.W) continue;
+                            yield return (kh * s.Kw + kw, oy * s.Ow + ox, iy * s.W + ix);
+                        }
+                    }
+        }
+
+        public static Segments Forward(in ConvShape s, nint aScale, nint bScale) =>
+            new([.. Connections(s).Select(c => (c.P, c.Q * aScale, c.T * bScale))], s.L);
+
+        public static Segments Transposed(in ConvShape s, nint aScale, nint bScale) =>
+            new([.. Connections(s).Select(c => (c.Q, c.P * aScale, c.T * bScale))], s.H * s.W);
+
+        public static Segments Weight(in ConvShape s, nint aScale, nint bScale) =>
+            new([.. Connections(s).Select(c => (c.T, c.P * aScale, c.Q * bScale))], s.Kh * s.Kw);
+    }
+
+    /// <summary>w [Cs][Cb][t] -> [t][Cb][Cs] (forward: columns are output channels) or [t][Cs][Cb] (input gradient).</summary>
+    static float[] ReorderWeights(in ConvShape s, float* w, bool transposed)
+    {
+        int kk = s.Kh * s.Kw, cb = s.Cb, cs = s.Cs;
+        var r = Conv.Scratch.Weights((long)cs * s.K);
+        for (int co = 0; co < cs; co++)
+            for (int ci = 0; ci < cb; ci++)
+            {
+                float* src = w + ((nint)co * cb + ci) * kk;
+                for (int t = 0; t < kk; t++)
+                    r[transposed ? ((nint)t * cs + co) * cb + ci : ((nint)t * cb + ci) * cs + co] = src[t];
+            }
+        return r;
+    }
+
+    /// <summary>Images n0..n0+cnt of x (rows of m floats) -> dst [m][ld] (image innermost), zero in columns cnt..cnt rounded up to 32.</summary>
+    static void ToImageInner(float* x, int cnt, int m, float* dst, int ld)
+    {
+        int padded = (cnt + Lanes - 1) / Lanes * Lanes;
+        const int Block = 64;
+        for (int m0 = 0; m0 < m; m0 += Block)
+        {
+            int m1 = Math.Min(m, m0 + Block);
+            for (int i = 0; i < cnt; i++)
+            {
+                float* src = x + (nint)i * m;
+                for (int j = m0; j < m1; j++) dst[(nint)j * ld + i] = src[j];
+            }
+            for (int j = m0; j < m1; j++) new Span<float>(dst + (nint)j * ld + cnt, padded - cnt).Clear();
+        }
+    }
+
+    /// <summary>src [m][ld] (image innermost) -> images 0..cnt as rows of m floats at y, adding bias[j / per] when bias is not null.</summary>
+    static void FromImageInner(float* src, int ld, int cnt, int m, int per, float* bias, float* y)
+    {
+        const int Block = 64;
+        for (int m0 = 0; m0 < m; m0 += Block)
+        {
+            int m1 = Math.Min(m, m0 + Block);
+            for (int i = 0; i < cnt; i++)
+            {
+                float* dst = y + (nint)i * m;
+                for (int j = m0; j < m1; j++) dst[j] = src[(nint)j * ld + i] + (bias == null ? 0f : bias[j / per]);
+            }
+        }
+    }
+
+    /// <summary>One image [c][positions] -> [positions][c].</summary>
+    static void ToChannelsLast(float* x, int c, int positions, float* dst)
+    {
+        for (int ch = 0; ch < c; ch++)
+        {
+            float* src = x + (nint)ch * positions;
+            for (int q = 0; q < positions; q++) dst[(nint)q * c + ch] = src[q];
+        }
+    }
+
+    /// <summary>
+    /// C tile (2 vectors of 16 by jw = 12 or 4 columns) = (add ? C : 0) + Σ_seg Σ_k A[aoff + k·lda + 0..32] · B[boff + k·ldb + column];
+    /// column j of the tile is at c + j·ldc.
+    /// </summary>
+    static void Tile(int jw, int segs, nint* aoff, nint* boff, float* a, nint lda, float* b, nint ldb, int k, float* c, nint ldc, bool add)
+    {
+        if (jw == 12) Tile12(segs, aoff, boff, a, lda, b, ldb, k, c, ldc, add);
+        else Tile4(segs, aoff, boff, a, lda, b, ldb, k, c, ldc, add);
+    }
+
+    /// <summary>Width of the column block starting at j0 of j columns: 12 while 12 fit, then 4.</summary>
+    static int BlockWidth(int j, int j0) => j - j0 >= 12 ? 12 : 4;
+
+    static int Chunks(int n) => (n + ChunkImages - 1) / ChunkImages;
+
+    /// <summary>
+    /// One "image-inner" product for a chunk: for every list i (an output position on the side being computed) and every
+    /// block of columns, C[col][i][0..lanes) = Σ over list i's segments of A · B, with A [k][...][ld] image-inner and B
+    /// column-contiguous; the column-block loop is outermost so that block's slice of B stays in cache.
+    /// </summary>
+    static void ImageInnerProduct(Segments sg, int lists, int cols, int k, float* a, nint lda, float* b, nint ldb,
+        float* c, nint ldc, int ld, int lanes, nint* aoff, nint* boff)
+    {
+        for (int j0 = 0; j0 < cols; j0 += BlockWidth(cols, j0))
+        {
+            int jw = BlockWidth(cols, j0);
+            for (int i = 0; i < lists; i++)
+            {
+                int s0 = sg.Start[i], segs = sg.Start[i + 1] - s0;
+                for (int r0 = 0; r0 < lanes; r0 += Lanes)
+                    Tile(jw, segs, aoff + s0, boff + s0, a + r0, lda, b + j0, ldb, k, c + j0 * ldc + (nint)i * ld + r0, ldc, add: false);
+            }
+        }
+    }
+
+    /// <summary>Convolution: small[i] = conv(big[i]) (+ bias), as <see cref="Conv.Forward"/>.</summary>
+    internal static void Forward(ConvShape s, int n, float* big, float* w, float* bias, float* small)
+    {
+        int ld = ChunkImages, hw = s.H * s.W, l = s.L;
+        var sg = Segments.Forward(s, ld, (nint)s.Cb * s.Cs);
+        var wf = ReorderWeights(s, w, transposed: false);
+        fixed (float* pw = wf)
+        fixed (nint* pa = sg.A, pb = sg.B)
+        {
+            float* W = pw;
+            nint* aoff = pa, boff = pb;
+            Threading.For(Chunks(n), chunk =>
+            {
+                int n0 = chunk * ld, cnt = Math.Min(ld, n - n0), lanes = (cnt + Lanes - 1) / Lanes * Lanes;
+                var ws = Conv.Workspace.Get((long)s.Cb * hw * ld, (long)s.Cs * l * ld, 0);
+                ToImageInner(big + (long)n0 * s.BigSize, cnt, s.BigSize, ws.Cols, ld);
+                ImageInnerProduct(sg, l, s.Cs, s.Cb, ws.Cols, (nint)hw * ld, W, s.Cs, ws.Tmp, (nint)l * ld, ld, lanes, aoff, boff);
+                FromImageInner(ws.Tmp, ld, cnt, s.SmallSize, l, bias, small + (long)n0 * s.SmallSize);
+            });
+        }
+    }
+
+    /// <summary>Transposed convolution / input gradient: big[i] = convᵀ(small[i]) (+ bias), as <see cref="Conv.Transposed"/>.</summary>
+    internal static void Transposed(ConvShape s, int n, float* small, float* w, float* bias, float* big)
+    {
+        int ld = ChunkImages, hw = s.H * s.W, l = s.L;
+        var sg = Segments.Transposed(s, ld, (nint)s.Cs * s.Cb);
+        var wt = ReorderWeights(s, w, transposed: true);
+        fixed (float* pw = wt)
+        fixed (nint* pa = sg.A, pb = sg.B)
+        {
+            float* W = pw;
+            nint* aoff = pa, boff = pb;
+            Threading.For(Chunks(n), chunk =>
+            {
+                int n0 = chunk * ld, cnt = Math.Min(ld, n - n0), lanes = (cnt + Lanes - 1) / Lanes * Lanes;
+                var ws = Conv.Workspace.Get((long)s.Cb * hw * ld, (long)s.Cs * l * ld, 0);
+                ToImageInner(small + (long)n0 * s.SmallSize, cnt, s.SmallSize, ws.Tmp, ld);
+                ImageInnerProduct(sg, hw, s.Cb, s.Cs, ws.Tmp, (nint)l * ld, W, s.Cb, ws.Cols, (nint)hw * ld, ld, lanes, aoff, boff);
+                FromImageInner(ws.Cols, ld, cnt, s.BigSize, hw, bias, big + (long)n0 * s.BigSize);
+            });
+        }
+    }
+
+    /// <summary>Most partial sums the weight gradient keeps (fixed, so the summation order never depends on the thread count).</summary>
+    const int MaxSlots = 4;
+
+    /// <summary>
+    /// Weight (and bias) gradient, as <see cref="Conv.WeightGrad"/>: dw [Cs, Cb, Kh, Kw] and dbias [Cs] (if not null) are
+    /// overwritten. Chunks of images are split into up to four fixed ranges whose partial sums are added in order.
+    /// </summary>
+    internal static void WeightGrad(ConvShape s, int n, float* small, float* big, float* dw, float* dbias)
+    {
+        int ld = ChunkImages, hw = s.H * s.W, l = s.L, kk = s.Kh * s.Kw, cb = s.Cb, cs = s.Cs;
+        int chunks = Chunks(n), slots = Math.Min(chunks, MaxSlots);
+        long wSize = (long)cs * s.K;
+        if (chunks == 0)
+        {
+            new Span<float>(dw, (int)wSize).Clear();
+            if (dbias != null) new Span<float>(dbias, cs).Clear();
+            return;
+        }
+        var sg = Segments.Weight(s, cs, cb);
+        var partial = slots > 1 ? Conv.Scratch.Partials((slots - 1) * (wSize + cs)) : null;
+        fixed (float* pp = partial)
+        fixed (nint* pa = sg.A, pb = sg.B)
+        {
+            float* parts = pp;
+            nint* aoff = pa, boff = pb;
+            Threading.For(slots, slot =>
+            {
+                float* sdw = slot == 0 ? dw : parts + (slot - 1) * (wSize + cs);
+                float* sdb = slot == 0 ? dbias : sdw + wSize;
+                var ws = Conv.Workspace.Get((long)ld * hw * cb, (long)ld * l * cs, wSize);
+                float* acc = ws.Pad; // [t][ci][co]
+                if (sdb != null) new Span<float>(sdb, cs).Clear();
+                int c0 = (int)((long)chunks * slot / slots), c1 = (int)((long)chunks * (slot + 1) / slots);
+                for (int chunk = c0; chunk < c1; chunk++)
+                {
+                    int n0 = chunk * ld, cnt = Math.Min(ld, n - n0);
+                    for (int i = 0; i < cnt; i++)
+                    {
+                        float* dy = small + (long)(n0 + i) * s.SmallSize;
+                        ToChannelsLast(big + (long)(n0 + i) * s.BigSize, cb, hw, ws.Cols + (nint)i * hw * cb);
+                        ToChannelsLast(dy, cs, l, ws.Tmp + (nint)i * l * cs);
+                        if (sdb != null)
+                            for (int c = 0; c < cs; c++) sdb[c] += TensorPrimitives.Sum(new ReadOnlySpan<float>(dy + (nint)c * l, l));
+                    }
+                    for (int co0 = 0; co0 < cs; co0 += Lanes)
+                        for (int t = 0; t < kk; t++)
+                        {
+                            int s0 = sg.Start[t], segs = sg.Start[t + 1] - s0;
+                            for (int j0 = 0; j0 < cb; j0 += BlockWidth(cb, j0))
+                                Tile(BlockWidth(cb, j0), segs, aoff + s0, boff + s0, ws.Tmp + co0, (nint)l * cs, ws.Cols + j0, (nint)hw * cb, cnt,
+                                    acc + ((nint)t * cb + j0) * cs + co0, cs, add: chunk > c0);
+                        }
+                }
+                // [t][ci][co] -> [co][ci][t]
+                for (int co = 0; co < cs; co++)
+                    for (int ci = 0; ci < cb; ci++)
+                    {
+                        float* d = sdw + ((nint)co * cb + ci) * kk;
+                        for (int t = 0; t < kk; t++) d[t] = acc[((nint)t * cb + ci) * cs + co];
+                    }
+            });
+            for (int slot = 1; slot < slots; slot++)
+            {
+                float* sdw = parts + (slot - 1) * (wSize + cs);
+                TensorPrimitives.Add(new ReadOnlySpan<float>(dw, (int)wSize), new ReadOnlySpan<float>(sdw, (int)wSize), new Span<float>(dw, (int)wSize));
+                if (dbias != null)
+                    TensorPrimitives.Add(new ReadOnlySpan<float>(dbias, cs), new ReadOnlySpan<float>(sdw + wSize, cs), new Span<float>(dbias, cs));
+            }
+        }
+    }
+
+    /// <summary>The kernel for 12 broadcast columns: see <see cref="Tile"/>.</summary>
+    static void Tile12(int segs, nint* aoff, nint* boff, float* a, nint lda, float* b, nint ldb, int k, float* c, nint ldc, bool add)
+    {
+        Vector512<float> c0a = default, c0b = default;
+        Vector512<float> c1a = default, c1b = default;
+        Vector512<float> c2a = default, c2b = default;
+        Vector512<float> c3a = default, c3b = default;
+        Vector512<float> c4a = default, c4b = default;
+        Vector512<float> c5a = default, c5b = default;
+        Vector512<float> c6a = default, c6b = default;
+        Vector512<float> c7a = default, c7b = default;
+        Vector512<float> c8a = default, c8b = default;
+        Vector512<float> c9a = default, c9b = default;
+        Vector512<float> c10a = default, c10b = default;
+        Vector512<float> c11a = default, c11b = default;
+        for (int s = 0; s < segs; s++)
+        {
+            float* pa = a + aoff[s], pb = b + boff[s];
+            for (int kk = 0; kk < k; kk++, pa += lda, pb += ldb)
+            {
+                var va = Vector512.Load(pa); var vb = Vector512.Load(pa + 16);
+                Vector512<float> w;
+                w = Vector512.Create(pb[0]); c0a = Vector512.FusedMultiplyAdd(va, w, c0a); c0b = Vector512.FusedMultiplyAdd(vb, w, c0b);
+                w = Vector512.Create(pb[1]); c1a = Vector512.FusedMultiplyAdd(va, w, c1a); c1b = Vector512.FusedMultiplyAdd(vb, w, c1b);
+                w = Vector512.Create(pb[2]); c2a = Vector512.FusedMultiplyAdd(va, w, c2a); c2b = Vector512.FusedMultiplyAdd(vb, w, c2b);
+                w = Vector512.Create(pb[3]); c3a = Vector512.FusedMultiplyAdd(va, w, c3a); c3b = Vector512.FusedMultiplyAdd(vb, w, c3b);
+                w = Vector512.Create(pb[4]); c4a = Vector512.FusedMultiplyAdd(va, w, c4a); c4b = Vector512.FusedMultiplyAdd(vb, w, c4b);
+                w = Vector512.Create(pb[5]); c5a = Vector512.FusedMultiplyAdd(va, w, c5a); c5b = Vector512.FusedMultiplyAdd(vb, w, c5b);
+                w = Vector512.Create(pb[6]); c6a = Vector512.FusedMultiplyAdd(va, w, c6a); c6b = Vector512.FusedMultiplyAdd(vb, w, c6b);
+                w = Vector512.Create(pb[7]); c7a = Vector512.FusedMultiplyAdd(va, w, c7a); c7b = Vector512.FusedMultiplyAdd(vb, w, c7b);
+                w = Vector512.Create(pb[8]); c8a = Vector512.FusedMultiplyAdd(va, w, c8a); c8b = Vector512.FusedMultiplyAdd(vb, w, c8b);
+                w = Vector512.Create(pb[9]); c9a = Vector512.FusedMultiplyAdd(va, w, c9a); c9b = Vector512.FusedMultiplyAdd(vb, w, c9b);
+                w = Vector512.Create(pb[10]); c10a = Vector512.FusedMultiplyAdd(va, w, c10a); c10b = Vector512.FusedMultiplyAdd(vb, w, c10b);
+                w = Vector512.Create(pb[11]); c11a = Vector512.FusedMultiplyAdd(va, w, c11a); c11b = Vector512.FusedMultiplyAdd(vb, w, c11b);
+            }
+        }
+        if (add)
+        {
+            c0a += Vector512.Load(c + 0 * ldc); c0b += Vector512.Load(c + 0 * ldc + 16);
+            c1a += Vector512.Load(c + 1 * ldc); c1b += Vector512.Load(c + 1 * ldc + 16);
+            c2a += Vector512.Load(c + 2 * ldc); c2b += Vector512.Load(c + 2 * ldc + 16);
+            c3a += Vector512.Load(c + 3 * ldc); c3b += Vector512.Load(c + 3 * ldc + 16);
+            c4a += Vector512.Load(c + 4 * ldc); c4b += Vector512.Load(c + 4 * ldc + 16);
+            c5a += Vector512.Load(c + 5 * ldc); c5b += Vector512.Load(c + 5 * ldc + 16);
+            c6a += Vector512.Load(c + 6 * ldc); c6b += Vector512.Load(c + 6 * ldc + 16);
+            c7a += Vector512.Load(c + 7 * ldc); c7b += Vector512.Load(c + 7 * ldc + 16);
+            c8a += Vector512.Load(c + 8 * ldc); c8b += Vector512.Load(c + 8 * ldc + 16);
+            c9a += Vector512.Load(c + 9 * ldc); c9b += Vector512.Load(c + 9 * ldc + 16);
+            c10a += Vector512.Load(c + 10 * ldc); c10b += Vector512.Load(c + 10 * ldc + 16);
+            c11a += Vector512.Load(c + 11 * ldc); c11b += Vector512.Load(c + 11 * ldc + 16);
+        }
+        c0a.Store(c + 0 * ldc); c0b.Store(c + 0 * ldc + 16);
+        c1a.Store(c + 1 * ldc); c1b.Store(c + 1 * ldc + 16);
+        c2a.Store(c + 2 * ldc); c2b.Store(c + 2 * ldc + 16);
+        c3a.Store(c + 3 * ldc); c3b.Store(c + 3 * ldc + 16);
+        c4a.Store(c + 4 * ldc); c4b.Store(c + 4 * ldc + 16);
+        c5a.Store(c + 5 * ldc); c5b.Store(c + 5 * ldc + 16);
+        c6a.Store(c + 6 * ldc); c6b.Store(c + 6 * ldc + 16);
+        c7a.Store(c + 7 * ldc); c7b.Store(c + 7 * ldc + 16);
+        c8a.Store(c + 8 * ldc); c8b.Store(c + 8 * ldc + 16);
+        c9a.Store(c + 9 * ldc); c9b.Store(c + 9 * ldc + 16);
+        c10a.Store(c + 10 * ldc); c10b.Store(c + 10 * ldc + 16);
+        c11a.Store(c + 11 * ldc); c11b.Store(c + 11 * ldc + 16);
+    }
+
+    /// <summary>The kernel for 4 broadcast columns: see <see cref="Tile"/>.</summary>
+    static void Tile4(int segs, nint* aoff, nint* boff, float* a, nint lda, float* b, nint ldb, int k, float* c, nint ldc, bool add)
+    {
+        Vector512<float> c0a = default, c0b = default;
+        Vector512<float> c1a = default, c1b = default;
+        Vector512<float> c2a = default, c2b = default;
+        Vector512<float> c3a = default, c3b = default;
+        for (int s = 0; s < segs; s++)
+        {
+            float* pa = a + aoff[s], pb = b + boff[s];
+            for (int kk = 0; kk < k; kk++, pa += lda, pb += ldb)
+            {
+                var va = Vector512.Load(pa); var vb = Vector512.Load(pa + 16);
+                Vector512<float> w;
+                w = Vector512.Create(pb[0]); c0a = Vector512.FusedMultiplyAdd(va, w, c0a); c0b = Vector512.FusedMultiplyAdd(vb, w, c0b);
+                w = Vector512.Create(pb[1]); c1a = Vector512.FusedMultiplyAdd(va, w, c1a); c1b = Vector512.FusedMultiplyAdd(vb, w, c1b);
+                w = Vector512.Create(pb[2]); c2a = Vector512.FusedMultiplyAdd(va, w, c2a); c2b = Vector512.FusedMultiplyAdd(vb, w, c2b);
+                w = Vector512.Create(pb[3]); c3a = Vector512.FusedMultiplyAdd(va, w, c3a); c3b = Vector512.FusedMultiplyAdd(vb, w, c3b);
+            }
+        }
+        if (add)
+        {
+            c0a += Vector512.Load(c + 0 * ldc); c0b += Vector512.Load(c + 0 * ldc + 16);
+            c1a += Vector512.Load(c + 1 * ldc); c1b += Vector512.Load(c + 1 * ldc + 16);
+            c2a += Vector512.Load(c + 2 * ldc); c2b += Vector512.Load(c + 2 * ldc + 16);
+            c3a += Vector512.Load(c + 3 * ldc); c3b += Vector512.Load(c + 3 * ldc + 16);
+        }
+        c0a.Store(c + 0 * ldc); c0b.Store(c + 0 * ldc + 16);
+        c1a.Store(c + 1 * ldc); c1b.Store(c + 1 * ldc + 16);
+        c2a.Store(c + 2 * ldc); c2b.Store(c + 2 * ldc + 16);
+        c3a.Store(c + 3 * ldc); c3b.Store(c + 3 * ldc + 16);
+    }
+}

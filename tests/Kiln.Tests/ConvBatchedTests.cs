@@ -1,0 +1,127 @@
+using Kiln.Kernels;
+
+namespace Kiln.Tests;
+
+/// <summary>
+/// The image-inner convolution path for small images (<see cref="ConvBatched"/>), called directly (not through the
+/// dispatcher) against the nested-loop definitions: forward with bias, input gradient (the transposed convolution), weight
+/// and bias gradient. Cases cover partial chunks (batch not a multiple of 32 or 64), column blocks of 12 and 4, strides,
+/// rectangular kernels, dilation and kernels wider than the image.
+/// </summary>
+public unsafe class ConvBatchedTests
+{
+    public static TheoryData<ConvCase> Cases() => new()
+    {
+        new ConvCase(70, 32, 36, 7, 7, 3, 3, 1, 1, 1, 1),
+        new ConvCase(33, 40, 64, 4, 4, 3, 3, 2, 2, 1, 1),
+        new ConvCase(5, 36, 32, 5, 6, 3, 3, 1, 1, 2, 2, 2, 2),
+        new ConvCase(1, 32, 32, 7, 7, 2, 2, 2, 2),
+        new ConvCase(65, 44, 96, 3, 5, 3, 1, 1, 2, 1, 0),
+        new ConvCase(7, 32, 40, 3, 3, 5, 5, 1, 1, 2, 2),
+        new ConvCase(129, 64, 128, 4, 4, 3, 3, 1, 1, 1, 1),
+    };
+
+    static float[] Rand(int n, int seed)
+    {
+        var r = new Random(seed);
+        var a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float)(r.NextDouble() * 2 - 1);
+        return a;
+    }
+
+    static ConvShape Shape(ConvCase c) => new(c.Cin, c.H, c.W, c.Cout, c.Kh, c.Kw, c.Sh, c.Sw, c.Ph, c.Pw, c.Dh, c.Dw, c.Oh, c.Ow, 1);
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Forward_MatchesNestedLoops(ConvCase c)
+    {
+        var s = Shape(c);
+        Assert.True(ConvBatched.Applies(s) || !ConvBatched.Enabled);
+        float[] x = Rand(c.N * s.BigSize, 1), w = Rand(s.Cs * s.K, 2), b = Rand(s.Cs, 3);
+        var y = new float[c.N * s.SmallSize];
+        fixed (float* px = x, pw = w, pb = b, py = y) ConvBatched.Forward(s, c.N, px, pw, pb, py);
+        ConvRef.AssertClose(ConvRef.Conv2d(x, w, b, c), y, $"forward {c}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void InputGradient_MatchesTheScatterDefinition(ConvCase c)
+    {
+        var s = Shape(c);
+        float[] dy = Rand(c.N * s.SmallSize, 4), w = Rand(s.Cs * s.K, 5);
+        var dx = Rand(c.N * s.BigSize, 6); // garbage that must be overwritten
+        fixed (float* pdy = dy, pw = w, pdx = dx) ConvBatched.Transposed(s, c.N, pdy, pw, null, pdx);
+        // The input gradient is the transposed convolution of dy: its input channels are the conv's outputs.
+        var t = new ConvCase(c.N, c.Cout, c.Cin, c.Oh, c.Ow, c.Kh, c.Kw, c.Sh, c.Sw, c.Ph, c.Pw, c.Dh, c.Dw);
+        ConvRef.AssertClose(ConvRef.ConvTranspose2d(dy, w, null, t, c.H, c.W), dx, $"input gradient {c}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void WeightGradient_MatchesNestedLoops(ConvCase c)
+    {
+        var s = Shape(c);
+        if (!ConvBatched.WeightGradApplies(s)) return;
+        float[] x = Rand(c.N * s.BigSize, 7), dy = Rand(c.N * s.SmallSize, 8);
+        float[] dw = Rand(s.Cs * s.K, 9), db = Rand(s.Cs, 10);
+        fixed (float* px = x, pdy = dy, pdw = dw, pdb = db) ConvBatched.WeightGrad(s, c.N, pdy, px, pdw, pdb);
+        var ew = new double[s.Cs * s.K];
+        var eb = new double[s.Cs];
+        for (int n = 0; n < c.N; n++)
+            for (int co = 0; co < c.Cout; co++)
+                for (int oy = 0; oy < c.Oh; oy++)
+                    for (int ox = 0; ox < c.Ow; ox++)
+                    {
+                        double g = dy[((n * c.Cout + co) * c.Oh + oy) * c.Ow + ox];
+                        eb[co] += g;
+                        for (int ci = 0; ci < c.Cin; ci++)
+                            for (int i = 0; i < c.Kh; i++)
+                                for (int j = 0; j < c.Kw; j++)
+                                {
+                                    int iy = oy * c.Sh - c.Ph + i * c.Dh, ix = ox * c.Sw - c.Pw + j * c.Dw;
+                                    if (iy < 0 || iy >= c.H || ix < 0 || ix >= c.W) continue;
+                                    ew[((co * c.Cin + ci) * c.Kh + i) * c.Kw + j] += g * x[((n * c.Cin + ci) * c.H + iy) * c.W + ix];
+                                }
+                    }
+        ConvRef.AssertClose(Array.ConvertAll(ew, v => (float)v), dw, $"weight gradient {c}", 1e-3f);
+        ConvRef.AssertClose(Array.ConvertAll(eb, v => (float)v), db, $"bias gradient {c}", 1e-3f);
+    }
+
+    [Fact]
+    public void Model4SmallLayers_TakeThePath_AndAreTheSameAtAnyThreadCount()
+    {
+        if (!ConvBatched.Enabled) return;
+        // model4's 7x7 and 4x4 layers (3a, 3b, 4a, 4b) and lesson 15's layers (c) and (e).
+        var shapes = new[]
+        {
+            Shape(new ConvCase(1, 64, 128, 7, 7, 3, 3, 1, 1, 1, 1)), Shape(new ConvCase(1, 128, 128, 7, 7, 3, 3, 2, 2, 1, 1)),
+            Shape(new ConvCase(1, 128, 256, 4, 4, 3, 3, 1, 1, 1, 1)), Shape(new ConvCase(1, 256, 256, 4, 4, 3, 3, 2, 2, 1, 1)),
+            Shape(new ConvCase(1, 64, 128, 7, 7, 3, 3, 2, 2, 1, 1)), Shape(new ConvCase(1, 128, 256, 4, 4, 3, 3, 2, 2, 1, 1)),
+        };
+        foreach (var s in shapes) Assert.True(ConvBatched.WeightGradApplies(s), $"{s}");
+
+        var sh = shapes[1];
+        int n = 100;
+        float[] x = Rand(n * sh.BigSize, 11), w = Rand(sh.Cs * sh.K, 12), dy = Rand(n * sh.SmallSize, 13);
+        float[] Run(int threads)
+        {
+            int saved = Threading.Threads;
+            Threading.Threads = threads;
+            try
+            {
+                var y = new float[n * sh.SmallSize];
+                var dx = new float[n * sh.BigSize];
+                var dw = new float[sh.Cs * sh.K];
+                fixed (float* px = x, pw = w, pdy = dy, py = y, pdx = dx, pdw = dw)
+                {
+                    ConvBatched.Forward(sh, n, px, pw, null, py);
+                    ConvBatched.Transposed(sh, n, pdy, pw, null, pdx);
+                    ConvBatched.WeightGrad(sh, n, pdy, px, pdw, null);
+                }
+                return [.. y, .. dx, .. dw];
+            }
+            finally { Threading.Threads = saved; }
+        }
+        Assert.Equal(Run(1), Run(3));
+    }
+}
