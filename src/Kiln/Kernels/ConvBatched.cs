@@ -33,8 +33,19 @@ internal static unsafe class ConvBatched
     /// <summary>Fewest input and output channels.</summary>
     internal static int MinChannels = 32;
 
-    /// <summary>Images per chunk (a multiple of <see cref="Lanes"/>).</summary>
+    /// <summary>Images per chunk of the forward and input gradient (a multiple of <see cref="Lanes"/>).</summary>
     internal static int ChunkImages = 64;
+
+    /// <summary>Images per chunk of the weight gradient; 0 picks <see cref="WeightChunk"/>.</summary>
+    internal static int WeightChunkImages;
+
+    /// <summary>
+    /// The weight gradient's images per chunk: as many as keep the chunk's channels-last input within 512 KiB (half of a
+    /// Zen 4 core's L2; the kernel sweeps it once per tap and block of output channels), from 8 (below that, reading and
+    /// writing the weight gradient's partial sums for every chunk costs more than the products) to 64.
+    /// </summary>
+    static int WeightChunk(in ConvShape s) =>
+        WeightChunkImages > 0 ? WeightChunkImages : (int)Math.Clamp((128L << 10) / Math.Max(1, (long)s.H * s.W * s.Cb), 8, 64);
 
     /// <summary>Whether the forward and the input gradient apply: Vector512, one group, more than one tap, small images,
     /// channel counts that are multiples of 4 (the kernel's narrowest column block) and at least <see cref="MinChannels"/>.</summary>
@@ -114,47 +125,30 @@ internal static unsafe class ConvBatched
         return r;
     }
 
-    /// <summary>Images n0..n0+cnt of x (rows of m floats) -> dst [m][ld] (image innermost), zero in columns cnt..cnt rounded up to 32.</summary>
+    /// <summary>Images 0..cnt of x (rows of m floats) -> dst [m][ld] (image innermost), zero in columns cnt..cnt rounded up to 32.</summary>
     static void ToImageInner(float* x, int cnt, int m, float* dst, int ld)
     {
+        Gemm.TransposeInto(x, m, cnt, m, dst, ld);
         int padded = (cnt + Lanes - 1) / Lanes * Lanes;
-        const int Block = 64;
-        for (int m0 = 0; m0 < m; m0 += Block)
-        {
-            int m1 = Math.Min(m, m0 + Block);
-            for (int i = 0; i < cnt; i++)
-            {
-                float* src = x + (nint)i * m;
-                for (int j = m0; j < m1; j++) dst[(nint)j * ld + i] = src[j];
-            }
-            for (int j = m0; j < m1; j++) new Span<float>(dst + (nint)j * ld + cnt, padded - cnt).Clear();
-        }
+        if (padded > cnt)
+            for (int j = 0; j < m; j++) new Span<float>(dst + (nint)j * ld + cnt, padded - cnt).Clear();
     }
 
-    /// <summary>src [m][ld] (image innermost) -> images 0..cnt as rows of m floats at y, adding bias[j / per] when bias is not null.</summary>
+    /// <summary>src [m][ld] (image innermost) -> images 0..cnt as rows of m floats at y, m = channels x per, adding bias[channel] when bias is not null.</summary>
     static void FromImageInner(float* src, int ld, int cnt, int m, int per, float* bias, float* y)
     {
-        const int Block = 64;
-        for (int m0 = 0; m0 < m; m0 += Block)
-        {
-            int m1 = Math.Min(m, m0 + Block);
-            for (int i = 0; i < cnt; i++)
+        Gemm.TransposeInto(src, ld, m, cnt, y, m);
+        if (bias == null) return;
+        for (int i = 0; i < cnt; i++)
+            for (int c = 0; c < m / per; c++)
             {
-                float* dst = y + (nint)i * m;
-                for (int j = m0; j < m1; j++) dst[j] = src[(nint)j * ld + i] + (bias == null ? 0f : bias[j / per]);
+                var row = new Span<float>(y + (nint)i * m + (nint)c * per, per);
+                TensorPrimitives.Add(row, bias[c], row);
             }
-        }
     }
 
     /// <summary>One image [c][positions] -> [positions][c].</summary>
-    static void ToChannelsLast(float* x, int c, int positions, float* dst)
-    {
-        for (int ch = 0; ch < c; ch++)
-        {
-            float* src = x + (nint)ch * positions;
-            for (int q = 0; q < positions; q++) dst[(nint)q * c + ch] = src[q];
-        }
-    }
+    static void ToChannelsLast(float* x, int c, int positions, float* dst) => Gemm.TransposeInto(x, positions, c, positions, dst, c);
 
     /// <summary>
     /// C tile (2 vectors of 16 by jw = 12 or 4 columns) = (add ? C : 0) + Σ_seg Σ_k A[aoff + k·lda + 0..32] · B[boff + k·ldb + column];
@@ -244,8 +238,8 @@ internal static unsafe class ConvBatched
     /// </summary>
     internal static void WeightGrad(ConvShape s, int n, float* small, float* big, float* dw, float* dbias)
     {
-        int ld = ChunkImages, hw = s.H * s.W, l = s.L, kk = s.Kh * s.Kw, cb = s.Cb, cs = s.Cs;
-        int chunks = Chunks(n), slots = Math.Min(chunks, MaxSlots);
+        int ld = WeightChunk(s), hw = s.H * s.W, l = s.L, kk = s.Kh * s.Kw, cb = s.Cb, cs = s.Cs;
+        int chunks = (n + ld - 1) / ld, slots = Math.Min(chunks, MaxSlots);
         long wSize = (long)cs * s.K;
         if (chunks == 0)
         {

@@ -248,7 +248,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>dst[p*ldd + j] = src[j*lds + p] for j &lt; rows, p &lt; cols (8x8 AVX blocks, scalar edges).</summary>
-    static void TransposeInto(float* src, nint lds, int rows, int cols, float* dst, nint ldd)
+    internal static void TransposeInto(float* src, nint lds, int rows, int cols, float* dst, nint ldd)
     {
         int rows8 = Avx.IsSupported ? rows & ~7 : 0, cols8 = cols & ~7;
         for (int j = 0; j < rows8; j += 8)
