@@ -5,19 +5,19 @@ namespace Kiln.Kernels;
 
 /// <summary>
 /// Convolution of small images with many channels (model4's 7x7 and 4x4 layers, lesson 15's layers (c) and (e)), with the
-/// batch as the vector dimension. A chunk of images is transposed to [channel][position][image], so one input position's
+/// batch as the vector dimension. A chunk of images is transposed to [position][channel][image], so one input position's
 /// values for 32 images are two contiguous vectors, and every output position becomes a small matrix product over only
 /// the kernel taps that land inside the image. im2col multiplies the padding's zeros as well: a 3x3 kernel with padding 1
 /// touches the padding on 31 % of its taps for a 4x4 output and on 18 % for a 7x7 one. One register-blocked kernel
-/// (<see cref="Tile"/>: 2 vectors x 12 broadcast columns, 24 accumulators) computes all three products:
+/// (<see cref="Tile12"/>: 2 vectors x 12 broadcast columns, 24 accumulators) computes all three products:
 /// <list type="bullet">
-/// <item>forward: Y[co][p][n] = Σ over taps (t, q) in the image Σ_ci X[ci][q][n] · W[t][ci][co];</item>
-/// <item>input gradient: dX[ci][q][n] = Σ over (t, p) that read q Σ_co dY[co][p][n] · W[t][co][ci];</item>
-/// <item>weight gradient: dW[t][ci][co] = Σ over p whose tap t is in the image Σ_n dY[n][p][co] · X[n][q][ci] (vectors
-/// along the output channels).</item>
+/// <item>forward: Y[p][co][n] = Σ over taps t whose input position q is inside the image Σ_ci X[q][ci][n] · W[t][ci][co];</item>
+/// <item>input gradient: dX[q][ci][n] = Σ over the (t, p) that read q Σ_co dY[p][co][n] · W[t][co][ci];</item>
+/// <item>weight gradient: dW[t][ci][co] = Σ over p whose tap t is inside the image Σ_n dY[n][p][co] · X[n][q][ci] (vectors
+/// along the output channels, images as the summed dimension).</item>
 /// </list>
-/// Chunks are a function of the shape alone and each output element is summed in one fixed order, so results do not
-/// depend on the thread count.
+/// Weights are packed in blocks of 12 (then 4) columns, so a block's B values are read in order. Chunks are a function of the
+/// shape alone and each output element is summed in one fixed order, so results do not depend on the thread count.
 /// </summary>
 internal static unsafe class ConvBatched
 {
@@ -57,30 +57,34 @@ internal static unsafe class ConvBatched
     internal static bool WeightGradApplies(in ConvShape s) => Applies(s) && s.Cs % Lanes == 0;
 
     /// <summary>
-    /// For each position of one side, the (tap, position on the other side) pairs that connect it, as offsets: aoff scaled by
-    /// aScale, boff by bScale. forward: for each small position p, the taps t with their big position q (a = q, b = t);
-    /// transposed: for each big position q, the (t, p) that read it (a = p, b = t); weight: for each tap t, the pairs (p, q)
-    /// (a = p, b = q). start has one more entry than there are lists.
+    /// For each position of one side, the (tap, position on the other side) pairs that connect it: A holds an offset (the
+    /// position's index times aScale), Index the other index. forward: for each small position p, its taps t inside the
+    /// image with their big position q (A from q, Index = t); transposed: for each big position q, the (t, p) that read it
+    /// (A from p, Index = t); weight: for each tap t, the pairs (p, q) (A from p, Index = q). Start has one more entry than
+    /// there are lists; within a list pairs keep tap order.
     /// </summary>
     sealed class Segments
     {
-        public readonly int[] Start;
-        public readonly nint[] A, B;
+        public readonly int[] Start, Index;
+        public readonly nint[] A;
 
-        Segments(List<(int List, nint A, nint B)> pairs, int lists)
+        Segments(List<(int List, nint A, int Index)> pairs, int lists)
         {
             pairs = [.. pairs.OrderBy(x => x.List)]; // stable: tap order within a list
             Start = new int[lists + 1];
             A = new nint[Math.Max(1, pairs.Count)];
-            B = new nint[Math.Max(1, pairs.Count)];
+            Index = new int[Math.Max(1, pairs.Count)];
             for (int i = 0; i < pairs.Count; i++)
             {
                 Start[pairs[i].List + 1]++;
                 A[i] = pairs[i].A;
-                B[i] = pairs[i].B;
+                Index[i] = pairs[i].Index;
             }
             for (int i = 0; i < lists; i++) Start[i + 1] += Start[i];
         }
+
+        /// <summary>Index times scale, per pair.</summary>
+        public nint[] Scaled(nint scale) => Array.ConvertAll(Index, i => i * scale);
 
         /// <summary>Every (tap t, small position p, big position q) with q inside the image, in tap-then-position order.</summary>
         static IEnumerable<(int T, int P, int Q)> Connections(ConvShape s)
@@ -100,50 +104,59 @@ internal static unsafe class ConvBatched
                     }
         }
 
-        public static Segments Forward(in ConvShape s, nint aScale, nint bScale) =>
-            new([.. Connections(s).Select(c => (c.P, c.Q * aScale, c.T * bScale))], s.L);
+        public static Segments Forward(in ConvShape s, nint aScale) => new([.. Connections(s).Select(c => (c.P, c.Q * aScale, c.T))], s.L);
 
-        public static Segments Transposed(in ConvShape s, nint aScale, nint bScale) =>
-            new([.. Connections(s).Select(c => (c.Q, c.P * aScale, c.T * bScale))], s.H * s.W);
+        public static Segments Transposed(in ConvShape s, nint aScale) => new([.. Connections(s).Select(c => (c.Q, c.P * aScale, c.T))], s.H * s.W);
 
-        public static Segments Weight(in ConvShape s, nint aScale, nint bScale) =>
-            new([.. Connections(s).Select(c => (c.T, c.P * aScale, c.Q * bScale))], s.Kh * s.Kw);
+        public static Segments Weight(in ConvShape s, nint aScale) => new([.. Connections(s).Select(c => (c.T, c.P * aScale, c.Q))], s.Kh * s.Kw);
     }
 
-    /// <summary>w [Cs][Cb][t] -> [t][Cb][Cs] (forward: columns are output channels) or [t][Cs][Cb] (input gradient).</summary>
-    static float[] ReorderWeights(in ConvShape s, float* w, bool transposed)
+    /// <summary>
+    /// w [Cs][Cb][t] packed in blocks of columns (12 wide while 12 fit, then 4; see <see cref="BlockWidth"/>): the block at
+    /// column j0 of width jw starts at j0·taps·rows and holds [t][row][jw]. Forward: rows are input channels and columns output
+    /// channels; transposed (input gradient): rows are output channels and columns input channels.
+    /// </summary>
+    static float[] PackWeights(in ConvShape s, float* w, bool transposed)
     {
-        int kk = s.Kh * s.Kw, cb = s.Cb, cs = s.Cs;
+        int kk = s.Kh * s.Kw, cb = s.Cb, cs = s.Cs, rows = transposed ? cs : cb, cols = transposed ? cb : cs;
         var r = Conv.Scratch.Weights((long)cs * s.K);
-        for (int co = 0; co < cs; co++)
-            for (int ci = 0; ci < cb; ci++)
+        fixed (float* pr = r)
+            for (int j0 = 0; j0 < cols; j0 += BlockWidth(cols, j0))
             {
-                float* src = w + ((nint)co * cb + ci) * kk;
+                int jw = BlockWidth(cols, j0);
+                float* blk = pr + (nint)j0 * kk * rows;
                 for (int t = 0; t < kk; t++)
-                    r[transposed ? ((nint)t * cs + co) * cb + ci : ((nint)t * cb + ci) * cs + co] = src[t];
+                    for (int k = 0; k < rows; k++)
+                        for (int j = 0; j < jw; j++)
+                        {
+                            int co = transposed ? k : j0 + j, ci = transposed ? j0 + j : k;
+                            blk[((nint)t * rows + k) * jw + j] = w[((nint)co * cb + ci) * kk + t];
+                        }
             }
         return r;
     }
 
-    /// <summary>Images 0..cnt of x (rows of m floats) -> dst [m][ld] (image innermost), zero in columns cnt..cnt rounded up to 32.</summary>
-    static void ToImageInner(float* x, int cnt, int m, float* dst, int ld)
+    /// <summary>Images 0..cnt of x ([c][positions] each) -> dst [position][c][ld] (image innermost), zero in columns cnt..cnt rounded up to 32.</summary>
+    static void ToImageInner(float* x, int cnt, int c, int positions, float* dst, int ld)
     {
-        Gemm.TransposeInto(x, m, cnt, m, dst, ld);
+        nint m = (nint)c * positions;
+        for (int ch = 0; ch < c; ch++) Gemm.TransposeInto(x + (nint)ch * positions, m, cnt, positions, dst + (nint)ch * ld, (nint)c * ld);
         int padded = (cnt + Lanes - 1) / Lanes * Lanes;
         if (padded > cnt)
-            for (int j = 0; j < m; j++) new Span<float>(dst + (nint)j * ld + cnt, padded - cnt).Clear();
+            for (nint j = 0; j < m; j++) new Span<float>(dst + j * ld + cnt, padded - cnt).Clear();
     }
 
-    /// <summary>src [m][ld] (image innermost) -> images 0..cnt as rows of m floats at y, m = channels x per, adding bias[channel] when bias is not null.</summary>
-    static void FromImageInner(float* src, int ld, int cnt, int m, int per, float* bias, float* y)
+    /// <summary>src [position][c][ld] (image innermost) -> images 0..cnt as [c][positions] at y, adding bias[channel] when bias is not null.</summary>
+    static void FromImageInner(float* src, int ld, int cnt, int c, int positions, float* bias, float* y)
     {
-        Gemm.TransposeInto(src, ld, m, cnt, y, m);
+        nint m = (nint)c * positions;
+        for (int ch = 0; ch < c; ch++) Gemm.TransposeInto(src + (nint)ch * ld, (nint)c * ld, positions, cnt, y + (nint)ch * positions, m);
         if (bias == null) return;
         for (int i = 0; i < cnt; i++)
-            for (int c = 0; c < m / per; c++)
+            for (int ch = 0; ch < c; ch++)
             {
-                var row = new Span<float>(y + (nint)i * m + (nint)c * per, per);
-                TensorPrimitives.Add(row, bias[c], row);
+                var row = new Span<float>(y + i * m + (nint)ch * positions, positions);
+                TensorPrimitives.Add(row, bias[ch], row);
             }
     }
 
@@ -166,21 +179,24 @@ internal static unsafe class ConvBatched
     static int Chunks(int n) => (n + ChunkImages - 1) / ChunkImages;
 
     /// <summary>
-    /// One "image-inner" product for a chunk: for every list i (an output position on the side being computed) and every
-    /// block of columns, C[col][i][0..lanes) = Σ over list i's segments of A · B, with A [k][...][ld] image-inner and B
-    /// column-contiguous; the column-block loop is outermost so that block's slice of B stays in cache.
+    /// One image-inner product for a chunk: for every list i (a position on the side being computed) and every block of
+    /// columns, C[i][col][0..lanes) = Σ over list i's segments of A · B, with A [position][k][ld] and B packed by
+    /// <see cref="PackWeights"/>; the column-block loop is outermost so that block of B stays in cache.
     /// </summary>
-    static void ImageInnerProduct(Segments sg, int lists, int cols, int k, float* a, nint lda, float* b, nint ldb,
-        float* c, nint ldc, int ld, int lanes, nint* aoff, nint* boff)
+    static void ImageInnerProduct(Segments sg, int lists, int cols, int k, int taps, float* a, float* b, float* c, int ld, int lanes,
+        nint* aoff, nint* boff12, nint* boff4)
     {
         for (int j0 = 0; j0 < cols; j0 += BlockWidth(cols, j0))
         {
             int jw = BlockWidth(cols, j0);
+            float* blk = b + (nint)j0 * taps * k;
+            nint* boff = jw == 12 ? boff12 : boff4;
             for (int i = 0; i < lists; i++)
             {
                 int s0 = sg.Start[i], segs = sg.Start[i + 1] - s0;
+                float* ci = c + ((nint)i * cols + j0) * ld;
                 for (int r0 = 0; r0 < lanes; r0 += Lanes)
-                    Tile(jw, segs, aoff + s0, boff + s0, a + r0, lda, b + j0, ldb, k, c + j0 * ldc + (nint)i * ld + r0, ldc, add: false);
+                    Tile(jw, segs, aoff + s0, boff + s0, a + r0, ld, blk, jw, k, ci + r0, ld, add: false);
             }
         }
     }
@@ -188,21 +204,22 @@ internal static unsafe class ConvBatched
     /// <summary>Convolution: small[i] = conv(big[i]) (+ bias), as <see cref="Conv.Forward"/>.</summary>
     internal static void Forward(ConvShape s, int n, float* big, float* w, float* bias, float* small)
     {
-        int ld = ChunkImages, hw = s.H * s.W, l = s.L;
-        var sg = Segments.Forward(s, ld, (nint)s.Cb * s.Cs);
-        var wf = ReorderWeights(s, w, transposed: false);
-        fixed (float* pw = wf)
-        fixed (nint* pa = sg.A, pb = sg.B)
+        int ld = ChunkImages, hw = s.H * s.W, l = s.L, kk = s.Kh * s.Kw;
+        var sg = Segments.Forward(s, (nint)s.Cb * ld);
+        nint[] b12 = sg.Scaled((nint)s.Cb * 12), b4 = sg.Scaled((nint)s.Cb * 4);
+        var wp = PackWeights(s, w, transposed: false);
+        fixed (float* pw = wp)
+        fixed (nint* pa = sg.A, pb12 = b12, pb4 = b4)
         {
             float* W = pw;
-            nint* aoff = pa, boff = pb;
+            nint* aoff = pa, boff12 = pb12, boff4 = pb4;
             Threading.For(Chunks(n), chunk =>
             {
                 int n0 = chunk * ld, cnt = Math.Min(ld, n - n0), lanes = (cnt + Lanes - 1) / Lanes * Lanes;
                 var ws = Conv.Workspace.Get((long)s.Cb * hw * ld, (long)s.Cs * l * ld, 0);
-                ToImageInner(big + (long)n0 * s.BigSize, cnt, s.BigSize, ws.Cols, ld);
-                ImageInnerProduct(sg, l, s.Cs, s.Cb, ws.Cols, (nint)hw * ld, W, s.Cs, ws.Tmp, (nint)l * ld, ld, lanes, aoff, boff);
-                FromImageInner(ws.Tmp, ld, cnt, s.SmallSize, l, bias, small + (long)n0 * s.SmallSize);
+                ToImageInner(big + (long)n0 * s.BigSize, cnt, s.Cb, hw, ws.Cols, ld);
+                ImageInnerProduct(sg, l, s.Cs, s.Cb, kk, ws.Cols, W, ws.Tmp, ld, lanes, aoff, boff12, boff4);
+                FromImageInner(ws.Tmp, ld, cnt, s.Cs, l, bias, small + (long)n0 * s.SmallSize);
             });
         }
     }
@@ -210,21 +227,22 @@ internal static unsafe class ConvBatched
     /// <summary>Transposed convolution / input gradient: big[i] = convᵀ(small[i]) (+ bias), as <see cref="Conv.Transposed"/>.</summary>
     internal static void Transposed(ConvShape s, int n, float* small, float* w, float* bias, float* big)
     {
-        int ld = ChunkImages, hw = s.H * s.W, l = s.L;
-        var sg = Segments.Transposed(s, ld, (nint)s.Cs * s.Cb);
-        var wt = ReorderWeights(s, w, transposed: true);
-        fixed (float* pw = wt)
-        fixed (nint* pa = sg.A, pb = sg.B)
+        int ld = ChunkImages, hw = s.H * s.W, l = s.L, kk = s.Kh * s.Kw;
+        var sg = Segments.Transposed(s, (nint)s.Cs * ld);
+        nint[] b12 = sg.Scaled((nint)s.Cs * 12), b4 = sg.Scaled((nint)s.Cs * 4);
+        var wp = PackWeights(s, w, transposed: true);
+        fixed (float* pw = wp)
+        fixed (nint* pa = sg.A, pb12 = b12, pb4 = b4)
         {
             float* W = pw;
-            nint* aoff = pa, boff = pb;
+            nint* aoff = pa, boff12 = pb12, boff4 = pb4;
             Threading.For(Chunks(n), chunk =>
             {
                 int n0 = chunk * ld, cnt = Math.Min(ld, n - n0), lanes = (cnt + Lanes - 1) / Lanes * Lanes;
                 var ws = Conv.Workspace.Get((long)s.Cb * hw * ld, (long)s.Cs * l * ld, 0);
-                ToImageInner(small + (long)n0 * s.SmallSize, cnt, s.SmallSize, ws.Tmp, ld);
-                ImageInnerProduct(sg, hw, s.Cb, s.Cs, ws.Tmp, (nint)l * ld, W, s.Cb, ws.Cols, (nint)hw * ld, ld, lanes, aoff, boff);
-                FromImageInner(ws.Cols, ld, cnt, s.BigSize, hw, bias, big + (long)n0 * s.BigSize);
+                ToImageInner(small + (long)n0 * s.SmallSize, cnt, s.Cs, l, ws.Tmp, ld);
+                ImageInnerProduct(sg, hw, s.Cb, s.Cs, kk, ws.Tmp, W, ws.Cols, ld, lanes, aoff, boff12, boff4);
+                FromImageInner(ws.Cols, ld, cnt, s.Cb, hw, bias, big + (long)n0 * s.BigSize);
             });
         }
     }
@@ -247,10 +265,11 @@ internal static unsafe class ConvBatched
             if (dbias != null) new Span<float>(dbias, cs).Clear();
             return;
         }
-        var sg = Segments.Weight(s, cs, cb);
+        var sg = Segments.Weight(s, cs);
+        var bq = sg.Scaled(cb);
         var partial = slots > 1 ? Conv.Scratch.Partials((slots - 1) * (wSize + cs)) : null;
         fixed (float* pp = partial)
-        fixed (nint* pa = sg.A, pb = sg.B)
+        fixed (nint* pa = sg.A, pb = bq)
         {
             float* parts = pp;
             nint* aoff = pa, boff = pb;
