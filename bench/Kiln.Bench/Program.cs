@@ -53,6 +53,8 @@ for (int i = 0; i < rest.Length; i++)
         case "--collect-every": Kiln.TensorMemory.CollectEveryBytes = long.Parse(rest[++i]) << 20; break; // MiB, experiments
         case "--conv-columns": Kiln.Kernels.Conv.TargetColumns = int.Parse(rest[++i]); break; // tuning experiments
         case "--batched-chunk": Kiln.Kernels.ConvBatched.ChunkImages = int.Parse(rest[++i]); break; // tuning experiments
+        case "--batched-maxpos": Kiln.Kernels.ConvBatched.MaxPositions = int.Parse(rest[++i]); Kiln.Kernels.ConvBatched.MaxInputPositions = 4 * Kiln.Kernels.ConvBatched.MaxPositions; break; // tuning experiments
+        case "--batched-posouter": Kiln.Kernels.ConvBatched.PositionOuterWeightFloats = long.Parse(rest[++i]); break; // tuning experiments
         case "--batched-wchunk": Kiln.Kernels.ConvBatched.WeightChunkImages = int.Parse(rest[++i]); break; // tuning experiments
         case "--direct-min-work": Kiln.Kernels.Gemm.MinDirectWorkPerThread = long.Parse(rest[++i]); break; // tuning experiments
         case "--direct-kchunk": Kiln.Kernels.GemmDirect.KChunk256 = int.Parse(rest[++i]); break; // tuning experiments

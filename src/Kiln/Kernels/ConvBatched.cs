@@ -186,6 +186,23 @@ internal static unsafe class ConvBatched
     static void ImageInnerProduct(Segments sg, int lists, int cols, int k, int taps, float* a, float* b, float* c, int ld, int lanes,
         nint* aoff, nint* boff12, nint* boff4)
     {
+        if ((long)taps * k * cols <= PositionOuterWeightFloats)
+        {
+            // A small weight stays in cache whatever the order: keep one position's inputs hot across the column blocks instead.
+            for (int i = 0; i < lists; i++)
+            {
+                int s0 = sg.Start[i], segs = sg.Start[i + 1] - s0;
+                for (int j0 = 0; j0 < cols; j0 += BlockWidth(cols, j0))
+                {
+                    int jw = BlockWidth(cols, j0);
+                    float* blk = b + (nint)j0 * taps * k, ci = c + ((nint)i * cols + j0) * ld;
+                    nint* boff = jw == 12 ? boff12 : boff4;
+                    for (int r0 = 0; r0 < lanes; r0 += Lanes)
+                        Tile(jw, segs, aoff + s0, boff + s0, a + r0, ld, blk, jw, k, ci + r0, ld, add: false);
+                }
+            }
+            return;
+        }
         for (int j0 = 0; j0 < cols; j0 += BlockWidth(cols, j0))
         {
             int jw = BlockWidth(cols, j0);
@@ -200,6 +217,9 @@ internal static unsafe class ConvBatched
             }
         }
     }
+
+    /// <summary>Largest weight (floats) for which the product runs position by position rather than column block by column block.</summary>
+    internal static long PositionOuterWeightFloats = 64L << 10;
 
     /// <summary>Convolution: small[i] = conv(big[i]) (+ bias), as <see cref="Conv.Forward"/>.</summary>
     internal static void Forward(ConvShape s, int n, float* big, float* w, float* bias, float* small)
