@@ -186,71 +186,38 @@ internal static unsafe class ConvBatched
     static void ImageInnerProduct(Segments sg, int lists, int cols, int k, int taps, float* a, float* b, float* c, int ld, int lanes,
         nint* aoff, nint* boff12, nint* boff4)
     {
-        if ((long)taps * k * cols <= PositionOuterWeightFloats)
-        {
-            // A small weight stays in cache whatever the order: keep one position's inputs hot across the column blocks instead.
-            for (int i = 0; i < lists; i++)
+        // A small weight stays in cache whatever the order: then one position's inputs are kept hot across the column blocks.
+        bool positionOuter = (long)taps * k * cols <= PositionOuterWeightFloats;
+        for (int outer = 0, outers = positionOuter ? lists : cols; outer < outers; outer += positionOuter ? 1 : BlockWidth(cols, outer))
+            for (int inner = 0, inners = positionOuter ? cols : lists; inner < inners; inner += positionOuter ? BlockWidth(cols, inner) : 1)
             {
+                int i = positionOuter ? outer : inner, j0 = positionOuter ? inner : outer, jw = BlockWidth(cols, j0);
                 int s0 = sg.Start[i], segs = sg.Start[i + 1] - s0;
-                for (int j0 = 0; j0 < cols; j0 += BlockWidth(cols, j0))
-                {
-                    int jw = BlockWidth(cols, j0);
-                    float* blk = b + (nint)j0 * taps * k, ci = c + ((nint)i * cols + j0) * ld;
-                    nint* boff = jw == 12 ? boff12 : boff4;
-                    for (int r0 = 0; r0 < lanes; r0 += Lanes)
-                        Tile(jw, segs, aoff + s0, boff + s0, a + r0, ld, blk, jw, k, ci + r0, ld, add: false);
-                }
-            }
-            return;
-        }
-        for (int j0 = 0; j0 < cols; j0 += BlockWidth(cols, j0))
-        {
-            int jw = BlockWidth(cols, j0);
-            float* blk = b + (nint)j0 * taps * k;
-            nint* boff = jw == 12 ? boff12 : boff4;
-            for (int i = 0; i < lists; i++)
-            {
-                int s0 = sg.Start[i], segs = sg.Start[i + 1] - s0;
-                float* ci = c + ((nint)i * cols + j0) * ld;
+                float* blk = b + (nint)j0 * taps * k, ci = c + ((nint)i * cols + j0) * ld;
+                nint* boff = jw == 12 ? boff12 : boff4;
                 for (int r0 = 0; r0 < lanes; r0 += Lanes)
                     Tile(jw, segs, aoff + s0, boff + s0, a + r0, ld, blk, jw, k, ci + r0, ld, add: false);
             }
-        }
     }
 
     /// <summary>Largest weight (floats) for which the product runs position by position rather than column block by column block.</summary>
     internal static long PositionOuterWeightFloats = 64L << 10;
 
     /// <summary>Convolution: small[i] = conv(big[i]) (+ bias), as <see cref="Conv.Forward"/>.</summary>
-    internal static void Forward(ConvShape s, int n, float* big, float* w, float* bias, float* small)
-    {
-        int ld = ChunkImages, hw = s.H * s.W, l = s.L, kk = s.Kh * s.Kw;
-        var sg = Segments.Forward(s, (nint)s.Cb * ld);
-        nint[] b12 = sg.Scaled((nint)s.Cb * 12), b4 = sg.Scaled((nint)s.Cb * 4);
-        var wp = PackWeights(s, w, transposed: false);
-        fixed (float* pw = wp)
-        fixed (nint* pa = sg.A, pb12 = b12, pb4 = b4)
-        {
-            float* W = pw;
-            nint* aoff = pa, boff12 = pb12, boff4 = pb4;
-            Threading.For(Chunks(n), chunk =>
-            {
-                int n0 = chunk * ld, cnt = Math.Min(ld, n - n0), lanes = (cnt + Lanes - 1) / Lanes * Lanes;
-                var ws = Conv.Workspace.Get((long)s.Cb * hw * ld, (long)s.Cs * l * ld, 0);
-                ToImageInner(big + (long)n0 * s.BigSize, cnt, s.Cb, hw, ws.Cols, ld);
-                ImageInnerProduct(sg, l, s.Cs, s.Cb, kk, ws.Cols, W, ws.Tmp, ld, lanes, aoff, boff12, boff4);
-                FromImageInner(ws.Tmp, ld, cnt, s.Cs, l, bias, small + (long)n0 * s.SmallSize);
-            });
-        }
-    }
+    internal static void Forward(ConvShape s, int n, float* big, float* w, float* bias, float* small) => Run(s, n, big, w, bias, small, transposed: false);
 
     /// <summary>Transposed convolution / input gradient: big[i] = convᵀ(small[i]) (+ bias), as <see cref="Conv.Transposed"/>.</summary>
-    internal static void Transposed(ConvShape s, int n, float* small, float* w, float* bias, float* big)
+    internal static void Transposed(ConvShape s, int n, float* small, float* w, float* bias, float* big) => Run(s, n, small, w, bias, big, transposed: true);
+
+    /// <summary>The forward (big to small) or the transposed product (small to big): stage a chunk image-inner, multiply, stage back.</summary>
+    static void Run(ConvShape s, int n, float* src, float* w, float* bias, float* dst, bool transposed)
     {
-        int ld = ChunkImages, hw = s.H * s.W, l = s.L, kk = s.Kh * s.Kw;
-        var sg = Segments.Transposed(s, (nint)s.Cs * ld);
-        nint[] b12 = sg.Scaled((nint)s.Cs * 12), b4 = sg.Scaled((nint)s.Cs * 4);
-        var wp = PackWeights(s, w, transposed: true);
+        int ld = ChunkImages, kk = s.Kh * s.Kw;
+        int inC = transposed ? s.Cs : s.Cb, inP = transposed ? s.L : s.H * s.W, outC = transposed ? s.Cb : s.Cs, outP = transposed ? s.H * s.W : s.L;
+        long inSize = (long)inC * inP, outSize = (long)outC * outP;
+        var sg = transposed ? Segments.Transposed(s, (nint)inC * ld) : Segments.Forward(s, (nint)inC * ld);
+        nint[] b12 = sg.Scaled((nint)inC * 12), b4 = sg.Scaled((nint)inC * 4);
+        var wp = PackWeights(s, w, transposed);
         fixed (float* pw = wp)
         fixed (nint* pa = sg.A, pb12 = b12, pb4 = b4)
         {
@@ -259,10 +226,10 @@ internal static unsafe class ConvBatched
             Threading.For(Chunks(n), chunk =>
             {
                 int n0 = chunk * ld, cnt = Math.Min(ld, n - n0), lanes = (cnt + Lanes - 1) / Lanes * Lanes;
-                var ws = Conv.Workspace.Get((long)s.Cb * hw * ld, (long)s.Cs * l * ld, 0);
-                ToImageInner(small + (long)n0 * s.SmallSize, cnt, s.Cs, l, ws.Tmp, ld);
-                ImageInnerProduct(sg, hw, s.Cb, s.Cs, kk, ws.Tmp, W, ws.Cols, ld, lanes, aoff, boff12, boff4);
-                FromImageInner(ws.Cols, ld, cnt, s.Cb, hw, bias, big + (long)n0 * s.BigSize);
+                var ws = Conv.Workspace.Get(inSize * ld, outSize * ld, 0);
+                ToImageInner(src + n0 * inSize, cnt, inC, inP, ws.Cols, ld);
+                ImageInnerProduct(sg, outP, outC, inC, kk, ws.Cols, W, ws.Tmp, ld, lanes, aoff, boff12, boff4);
+                FromImageInner(ws.Tmp, ld, cnt, outC, outP, bias, dst + n0 * outSize);
             });
         }
     }
