@@ -17,7 +17,7 @@ static class AdamUpdate
         double bc1 = biasCorrection ? 1 - Math.Pow(b1, state.Step) : 1, bc2 = biasCorrection ? 1 - Math.Pow(b2, state.Step) : 1;
         float stepSize = (float)(lr / bc1);
         float scale = epsInsideSqrt ? (float)(1 / bc2) : (float)(1 / Math.Sqrt(bc2));
-        Optimizer.ForEachRange(p, g, Buffer(state, "exp_avg", p.Length), Buffer(state, "exp_avg_sq", p.Length), (p, g, m, v) =>
+        Optimizer.ForEachRange(p, g, Optimizer.Buffer(state, "exp_avg", p.Length), Optimizer.Buffer(state, "exp_avg_sq", p.Length), (p, g, m, v) =>
         {
             if (decay != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(p, decay, p);
             // One pass over p, g, m and v: Vector<float> lanes, then the scalar tail (same arithmetic, same rounding).
@@ -46,12 +46,6 @@ static class AdamUpdate
                 p[i] -= stepSize * m[i] / denom;
             }
         });
-    }
-
-    static Span<float> Buffer(ParamState state, string name, int length)
-    {
-        if (!state.Buffers.TryGetValue(name, out var b)) state.Buffers[name] = b = Tensor.Empty([length]);
-        return b.FloatSpan;
     }
 
     public static Dictionary<string, double> Defaults(double lr, double beta1, double beta2, double eps, double weightDecay, string name)

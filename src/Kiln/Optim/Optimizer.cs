@@ -187,7 +187,7 @@ public abstract class Optimizer
     }
 
     /// <summary>The buffer name of state, created on first use as zeros (or a copy of init) with length elements.</summary>
-    protected static Span<float> Buffer(ParamState state, string name, int length, ReadOnlySpan<float> init = default)
+    protected internal static Span<float> Buffer(ParamState state, string name, int length, ReadOnlySpan<float> init = default)
     {
         if (!state.Buffers.TryGetValue(name, out var b))
         {
