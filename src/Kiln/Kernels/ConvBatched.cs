@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Kiln.Kernels;
 
@@ -21,11 +22,33 @@ namespace Kiln.Kernels;
 /// </summary>
 internal static unsafe class ConvBatched
 {
-    /// <summary>Images per vector tile (two Vector512 of floats).</summary>
-    const int Lanes = 32;
+    /// <summary>
+    /// The kernel width: Vector512 (tiles of 32 images by 12 columns, then 4) or, with AVX2, Vector256 (16 images by 6
+    /// columns, then 2; 12 accumulators of the 16 registers).
+    /// </summary>
+    internal readonly struct Width(bool narrow)
+    {
+        public readonly bool Narrow = narrow;
 
-    /// <summary>Switch for benchmarks and tests (the path needs Vector512).</summary>
-    internal static bool Enabled = Vector512.IsHardwareAccelerated;
+        /// <summary>Images (or, in the weight gradient, output channels) per tile: two vectors.</summary>
+        public int Lanes => Narrow ? 16 : 32;
+
+        /// <summary>Columns of the main tile and of the tail tile.</summary>
+        public int Cols => Narrow ? 6 : 12;
+        public int TailCols => Narrow ? 2 : 4;
+
+        /// <summary>Width of the column block starting at j0 of j columns: the main tile's while it fits, then the tail's.</summary>
+        public int BlockWidth(int j, int j0) => j - j0 >= Cols ? Cols : TailCols;
+
+        /// <summary>n rounded up to whole tiles.</summary>
+        public int RoundUp(int n) => (n + Lanes - 1) / Lanes * Lanes;
+    }
+
+    /// <summary>The width this machine runs: Vector512 when accelerated, else Vector256 with FMA (benchmarks may force Vector256).</summary>
+    internal static Width Native = new(!Vector512.IsHardwareAccelerated);
+
+    /// <summary>Switch for benchmarks (the path needs Vector512, or Vector256 with FMA).</summary>
+    internal static bool Enabled = Vector512.IsHardwareAccelerated || (Vector256.IsHardwareAccelerated && Fma.IsSupported);
 
     /// <summary>Most output positions (and input positions) per image for which the path is taken.</summary>
     internal static int MaxPositions = 64, MaxInputPositions = 256;
@@ -33,7 +56,7 @@ internal static unsafe class ConvBatched
     /// <summary>Fewest input and output channels.</summary>
     internal static int MinChannels = 32;
 
-    /// <summary>Images per chunk of the forward and input gradient (a multiple of <see cref="Lanes"/>).</summary>
+    /// <summary>Images per chunk of the forward and input gradient (a multiple of 32).</summary>
     internal static int ChunkImages = 64;
 
     /// <summary>Images per chunk of the weight gradient; 0 picks <see cref="WeightChunk"/>.</summary>
@@ -53,8 +76,8 @@ internal static unsafe class ConvBatched
         Enabled && s.Groups == 1 && s.Kh * s.Kw > 1 && s.L <= MaxPositions && s.H * s.W <= MaxInputPositions &&
         s.Cb >= MinChannels && s.Cs >= MinChannels && s.Cb % 4 == 0 && s.Cs % 4 == 0;
 
-    /// <summary>The weight gradient also needs whole tiles of 32 output channels (its vector dimension).</summary>
-    internal static bool WeightGradApplies(in ConvShape s) => Applies(s) && s.Cs % Lanes == 0;
+    /// <summary>The weight gradient also needs whole tiles of output channels (its vector dimension: 32, or 16 with AVX2).</summary>
+    internal static bool WeightGradApplies(in ConvShape s) => Applies(s) && s.Cs % Native.Lanes == 0;
 
     /// <summary>
     /// For each position of one side, the (tap, position on the other side) pairs that connect it: A holds an offset (the
@@ -112,18 +135,18 @@ internal static unsafe class ConvBatched
     }
 
     /// <summary>
-    /// w [Cs][Cb][t] packed in blocks of columns (12 wide while 12 fit, then 4; see <see cref="BlockWidth"/>): the block at
+    /// w [Cs][Cb][t] packed in blocks of columns (12 wide while 12 fit, then 4; see <see cref="Width.BlockWidth"/>): the block at
     /// column j0 of width jw starts at j0·taps·rows and holds [t][row][jw]. Forward: rows are input channels and columns output
     /// channels; transposed (input gradient): rows are output channels and columns input channels.
     /// </summary>
-    static float[] PackWeights(in ConvShape s, float* w, bool transposed)
+    static float[] PackWeights(in ConvShape s, float* w, bool transposed, Width v)
     {
         int kk = s.Kh * s.Kw, cb = s.Cb, cs = s.Cs, rows = transposed ? cs : cb, cols = transposed ? cb : cs;
         var r = Conv.Scratch.Weights((long)cs * s.K);
         fixed (float* pr = r)
-            for (int j0 = 0; j0 < cols; j0 += BlockWidth(cols, j0))
+            for (int j0 = 0; j0 < cols; j0 += v.BlockWidth(cols, j0))
             {
-                int jw = BlockWidth(cols, j0);
+                int jw = v.BlockWidth(cols, j0);
                 float* blk = pr + (nint)j0 * kk * rows;
                 for (int t = 0; t < kk; t++)
                     for (int k = 0; k < rows; k++)
@@ -136,12 +159,12 @@ internal static unsafe class ConvBatched
         return r;
     }
 
-    /// <summary>Images 0..cnt of x ([c][positions] each) -> dst [position][c][ld] (image innermost), zero in columns cnt..cnt rounded up to 32.</summary>
-    static void ToImageInner(float* x, int cnt, int c, int positions, float* dst, int ld)
+    /// <summary>Images 0..cnt of x ([c][positions] each) -> dst [position][c][ld] (image innermost), zero in columns cnt..cnt rounded up to a tile.</summary>
+    static void ToImageInner(float* x, int cnt, int c, int positions, float* dst, int ld, Width v)
     {
         nint m = (nint)c * positions;
         for (int ch = 0; ch < c; ch++) Gemm.TransposeInto(x + (nint)ch * positions, m, cnt, positions, dst + (nint)ch * ld, (nint)c * ld);
-        int padded = (cnt + Lanes - 1) / Lanes * Lanes;
+        int padded = v.RoundUp(cnt);
         if (padded > cnt)
             for (nint j = 0; j < m; j++) new Span<float>(dst + j * ld + cnt, padded - cnt).Clear();
     }
@@ -164,17 +187,19 @@ internal static unsafe class ConvBatched
     static void ToChannelsLast(float* x, int c, int positions, float* dst) => Gemm.TransposeInto(x, positions, c, positions, dst, c);
 
     /// <summary>
-    /// C tile (2 vectors of 16 by jw = 12 or 4 columns) = (add ? C : 0) + Σ_seg Σ_k A[aoff + k·lda + 0..32] · B[boff + k·ldb + column];
+    /// C tile (2 vectors of 16 by jw = 12 or 4 columns, or with Vector256 2 vectors of 8 by 6 or 2) = (add ? C : 0) + Σ_seg Σ_k A[aoff + k·lda + 0..lanes) · B[boff + k·ldb + column];
     /// column j of the tile is at c + j·ldc.
     /// </summary>
     static void Tile(int jw, int segs, nint* aoff, nint* boff, float* a, nint lda, float* b, nint ldb, int k, float* c, nint ldc, bool add)
     {
-        if (jw == 12) Tile12(segs, aoff, boff, a, lda, b, ldb, k, c, ldc, add);
-        else Tile4(segs, aoff, boff, a, lda, b, ldb, k, c, ldc, add);
+        switch (jw)
+        {
+            case 12: Tile12(segs, aoff, boff, a, lda, b, ldb, k, c, ldc, add); break;
+            case 4: Tile4(segs, aoff, boff, a, lda, b, ldb, k, c, ldc, add); break;
+            case 6: Tile6x256(segs, aoff, boff, a, lda, b, ldb, k, c, ldc, add); break;
+            default: Tile2x256(segs, aoff, boff, a, lda, b, ldb, k, c, ldc, add); break;
+        }
     }
-
-    /// <summary>Width of the column block starting at j0 of j columns: 12 while 12 fit, then 4.</summary>
-    static int BlockWidth(int j, int j0) => j - j0 >= 12 ? 12 : 4;
 
     static int Chunks(int n) => (n + ChunkImages - 1) / ChunkImages;
 
@@ -184,18 +209,18 @@ internal static unsafe class ConvBatched
     /// <see cref="PackWeights"/>; the column-block loop is outermost so that block of B stays in cache.
     /// </summary>
     static void ImageInnerProduct(Segments sg, int lists, int cols, int k, int taps, float* a, float* b, float* c, int ld, int lanes,
-        nint* aoff, nint* boff12, nint* boff4)
+        nint* aoff, nint* boffMain, nint* boffTail, Width v)
     {
         // A small weight stays in cache whatever the order: then one position's inputs are kept hot across the column blocks.
         bool positionOuter = (long)taps * k * cols <= PositionOuterWeightFloats;
-        for (int outer = 0, outers = positionOuter ? lists : cols; outer < outers; outer += positionOuter ? 1 : BlockWidth(cols, outer))
-            for (int inner = 0, inners = positionOuter ? cols : lists; inner < inners; inner += positionOuter ? BlockWidth(cols, inner) : 1)
+        for (int outer = 0, outers = positionOuter ? lists : cols; outer < outers; outer += positionOuter ? 1 : v.BlockWidth(cols, outer))
+            for (int inner = 0, inners = positionOuter ? cols : lists; inner < inners; inner += positionOuter ? v.BlockWidth(cols, inner) : 1)
             {
-                int i = positionOuter ? outer : inner, j0 = positionOuter ? inner : outer, jw = BlockWidth(cols, j0);
+                int i = positionOuter ? outer : inner, j0 = positionOuter ? inner : outer, jw = v.BlockWidth(cols, j0);
                 int s0 = sg.Start[i], segs = sg.Start[i + 1] - s0;
                 float* blk = b + (nint)j0 * taps * k, ci = c + ((nint)i * cols + j0) * ld;
-                nint* boff = jw == 12 ? boff12 : boff4;
-                for (int r0 = 0; r0 < lanes; r0 += Lanes)
+                nint* boff = jw == v.Cols ? boffMain : boffTail;
+                for (int r0 = 0; r0 < lanes; r0 += v.Lanes)
                     Tile(jw, segs, aoff + s0, boff + s0, a + r0, ld, blk, jw, k, ci + r0, ld, add: false);
             }
     }
@@ -204,31 +229,37 @@ internal static unsafe class ConvBatched
     internal static long PositionOuterWeightFloats = 64L << 10;
 
     /// <summary>Convolution: small[i] = conv(big[i]) (+ bias), as <see cref="Conv.Forward"/>.</summary>
-    internal static void Forward(ConvShape s, int n, float* big, float* w, float* bias, float* small) => Run(s, n, big, w, bias, small, transposed: false);
+    internal static void Forward(ConvShape s, int n, float* big, float* w, float* bias, float* small) => Run(s, n, big, w, bias, small, false, Native);
+
+    /// <summary>The forward with a chosen kernel width (tests run the Vector256 kernels on AVX-512 machines too).</summary>
+    internal static void Forward(ConvShape s, int n, float* big, float* w, float* bias, float* small, Width v) => Run(s, n, big, w, bias, small, false, v);
 
     /// <summary>Transposed convolution / input gradient: big[i] = convᵀ(small[i]) (+ bias), as <see cref="Conv.Transposed"/>.</summary>
-    internal static void Transposed(ConvShape s, int n, float* small, float* w, float* bias, float* big) => Run(s, n, small, w, bias, big, transposed: true);
+    internal static void Transposed(ConvShape s, int n, float* small, float* w, float* bias, float* big) => Run(s, n, small, w, bias, big, true, Native);
+
+    /// <summary>The transposed product with a chosen kernel width.</summary>
+    internal static void Transposed(ConvShape s, int n, float* small, float* w, float* bias, float* big, Width v) => Run(s, n, small, w, bias, big, true, v);
 
     /// <summary>The forward (big to small) or the transposed product (small to big): stage a chunk image-inner, multiply, stage back.</summary>
-    static void Run(ConvShape s, int n, float* src, float* w, float* bias, float* dst, bool transposed)
+    static void Run(ConvShape s, int n, float* src, float* w, float* bias, float* dst, bool transposed, Width v)
     {
         int ld = ChunkImages, kk = s.Kh * s.Kw;
         int inC = transposed ? s.Cs : s.Cb, inP = transposed ? s.L : s.H * s.W, outC = transposed ? s.Cb : s.Cs, outP = transposed ? s.H * s.W : s.L;
         long inSize = (long)inC * inP, outSize = (long)outC * outP;
         var sg = transposed ? Segments.Transposed(s, (nint)inC * ld) : Segments.Forward(s, (nint)inC * ld);
-        nint[] b12 = sg.Scaled((nint)inC * 12), b4 = sg.Scaled((nint)inC * 4);
-        var wp = PackWeights(s, w, transposed);
+        nint[] bMain = sg.Scaled((nint)inC * v.Cols), bTail = sg.Scaled((nint)inC * v.TailCols);
+        var wp = PackWeights(s, w, transposed, v);
         fixed (float* pw = wp)
-        fixed (nint* pa = sg.A, pb12 = b12, pb4 = b4)
+        fixed (nint* pa = sg.A, pbm = bMain, pbt = bTail)
         {
             float* W = pw;
-            nint* aoff = pa, boff12 = pb12, boff4 = pb4;
+            nint* aoff = pa, boffMain = pbm, boffTail = pbt;
             Threading.For(Chunks(n), chunk =>
             {
-                int n0 = chunk * ld, cnt = Math.Min(ld, n - n0), lanes = (cnt + Lanes - 1) / Lanes * Lanes;
+                int n0 = chunk * ld, cnt = Math.Min(ld, n - n0), lanes = v.RoundUp(cnt);
                 var ws = Conv.Workspace.Get(inSize * ld, outSize * ld, 0);
-                ToImageInner(src + n0 * inSize, cnt, inC, inP, ws.Cols, ld);
-                ImageInnerProduct(sg, outP, outC, inC, kk, ws.Cols, W, ws.Tmp, ld, lanes, aoff, boff12, boff4);
+                ToImageInner(src + n0 * inSize, cnt, inC, inP, ws.Cols, ld, v);
+                ImageInnerProduct(sg, outP, outC, inC, kk, ws.Cols, W, ws.Tmp, ld, lanes, aoff, boffMain, boffTail, v);
                 FromImageInner(ws.Tmp, ld, cnt, outC, outP, bias, dst + n0 * outSize);
             });
         }
@@ -241,7 +272,10 @@ internal static unsafe class ConvBatched
     /// Weight (and bias) gradient, as <see cref="Conv.WeightGrad"/>: dw [Cs, Cb, Kh, Kw] and dbias [Cs] (if not null) are
     /// overwritten. Chunks of images are split into up to four fixed ranges whose partial sums are added in order.
     /// </summary>
-    internal static void WeightGrad(ConvShape s, int n, float* small, float* big, float* dw, float* dbias)
+    internal static void WeightGrad(ConvShape s, int n, float* small, float* big, float* dw, float* dbias) => WeightGrad(s, n, small, big, dw, dbias, Native);
+
+    /// <summary>The weight gradient with a chosen kernel width (output channels must be a multiple of its lanes).</summary>
+    internal static void WeightGrad(ConvShape s, int n, float* small, float* big, float* dw, float* dbias, Width v)
     {
         int ld = WeightChunk(s), hw = s.H * s.W, l = s.L, kk = s.Kh * s.Kw, cb = s.Cb, cs = s.Cs;
         int chunks = (n + ld - 1) / ld, slots = Math.Min(chunks, MaxSlots);
@@ -279,12 +313,12 @@ internal static unsafe class ConvBatched
                         if (sdb != null)
                             for (int c = 0; c < cs; c++) sdb[c] += TensorPrimitives.Sum(new ReadOnlySpan<float>(dy + (nint)c * l, l));
                     }
-                    for (int co0 = 0; co0 < cs; co0 += Lanes)
+                    for (int co0 = 0; co0 < cs; co0 += v.Lanes)
                         for (int t = 0; t < kk; t++)
                         {
                             int s0 = sg.Start[t], segs = sg.Start[t + 1] - s0;
-                            for (int j0 = 0; j0 < cb; j0 += BlockWidth(cb, j0))
-                                Tile(BlockWidth(cb, j0), segs, aoff + s0, boff + s0, ws.Tmp + co0, (nint)l * cs, ws.Cols + j0, (nint)hw * cb, cnt,
+                            for (int j0 = 0; j0 < cb; j0 += v.BlockWidth(cb, j0))
+                                Tile(v.BlockWidth(cb, j0), segs, aoff + s0, boff + s0, ws.Tmp + co0, (nint)l * cs, ws.Cols + j0, (nint)hw * cb, cnt,
                                     acc + ((nint)t * cb + j0) * cs + co0, cs, add: chunk > c0);
                         }
                 }
@@ -402,5 +436,71 @@ internal static unsafe class ConvBatched
         c1a.Store(c + 1 * ldc); c1b.Store(c + 1 * ldc + 16);
         c2a.Store(c + 2 * ldc); c2b.Store(c + 2 * ldc + 16);
         c3a.Store(c + 3 * ldc); c3b.Store(c + 3 * ldc + 16);
+    }
+
+    /// <summary>The Vector256 kernel for 6 broadcast columns (AVX2: 2 vectors of 8 images, 12 accumulators): see <see cref="Tile"/>.</summary>
+    static void Tile6x256(int segs, nint* aoff, nint* boff, float* a, nint lda, float* b, nint ldb, int k, float* c, nint ldc, bool add)
+    {
+        Vector256<float> c0a = default, c0b = default;
+        Vector256<float> c1a = default, c1b = default;
+        Vector256<float> c2a = default, c2b = default;
+        Vector256<float> c3a = default, c3b = default;
+        Vector256<float> c4a = default, c4b = default;
+        Vector256<float> c5a = default, c5b = default;
+        for (int s = 0; s < segs; s++)
+        {
+            float* pa = a + aoff[s], pb = b + boff[s];
+            for (int kk = 0; kk < k; kk++, pa += lda, pb += ldb)
+            {
+                var va = Vector256.Load(pa); var vb = Vector256.Load(pa + 8);
+                Vector256<float> w;
+                w = Vector256.Create(pb[0]); c0a = Vector256.FusedMultiplyAdd(va, w, c0a); c0b = Vector256.FusedMultiplyAdd(vb, w, c0b);
+                w = Vector256.Create(pb[1]); c1a = Vector256.FusedMultiplyAdd(va, w, c1a); c1b = Vector256.FusedMultiplyAdd(vb, w, c1b);
+                w = Vector256.Create(pb[2]); c2a = Vector256.FusedMultiplyAdd(va, w, c2a); c2b = Vector256.FusedMultiplyAdd(vb, w, c2b);
+                w = Vector256.Create(pb[3]); c3a = Vector256.FusedMultiplyAdd(va, w, c3a); c3b = Vector256.FusedMultiplyAdd(vb, w, c3b);
+                w = Vector256.Create(pb[4]); c4a = Vector256.FusedMultiplyAdd(va, w, c4a); c4b = Vector256.FusedMultiplyAdd(vb, w, c4b);
+                w = Vector256.Create(pb[5]); c5a = Vector256.FusedMultiplyAdd(va, w, c5a); c5b = Vector256.FusedMultiplyAdd(vb, w, c5b);
+            }
+        }
+        if (add)
+        {
+            c0a += Vector256.Load(c + 0 * ldc); c0b += Vector256.Load(c + 0 * ldc + 8);
+            c1a += Vector256.Load(c + 1 * ldc); c1b += Vector256.Load(c + 1 * ldc + 8);
+            c2a += Vector256.Load(c + 2 * ldc); c2b += Vector256.Load(c + 2 * ldc + 8);
+            c3a += Vector256.Load(c + 3 * ldc); c3b += Vector256.Load(c + 3 * ldc + 8);
+            c4a += Vector256.Load(c + 4 * ldc); c4b += Vector256.Load(c + 4 * ldc + 8);
+            c5a += Vector256.Load(c + 5 * ldc); c5b += Vector256.Load(c + 5 * ldc + 8);
+        }
+        c0a.Store(c + 0 * ldc); c0b.Store(c + 0 * ldc + 8);
+        c1a.Store(c + 1 * ldc); c1b.Store(c + 1 * ldc + 8);
+        c2a.Store(c + 2 * ldc); c2b.Store(c + 2 * ldc + 8);
+        c3a.Store(c + 3 * ldc); c3b.Store(c + 3 * ldc + 8);
+        c4a.Store(c + 4 * ldc); c4b.Store(c + 4 * ldc + 8);
+        c5a.Store(c + 5 * ldc); c5b.Store(c + 5 * ldc + 8);
+    }
+
+    /// <summary>The Vector256 kernel for 2 broadcast columns (AVX2: 2 vectors of 8 images, 4 accumulators): see <see cref="Tile"/>.</summary>
+    static void Tile2x256(int segs, nint* aoff, nint* boff, float* a, nint lda, float* b, nint ldb, int k, float* c, nint ldc, bool add)
+    {
+        Vector256<float> c0a = default, c0b = default;
+        Vector256<float> c1a = default, c1b = default;
+        for (int s = 0; s < segs; s++)
+        {
+            float* pa = a + aoff[s], pb = b + boff[s];
+            for (int kk = 0; kk < k; kk++, pa += lda, pb += ldb)
+            {
+                var va = Vector256.Load(pa); var vb = Vector256.Load(pa + 8);
+                Vector256<float> w;
+                w = Vector256.Create(pb[0]); c0a = Vector256.FusedMultiplyAdd(va, w, c0a); c0b = Vector256.FusedMultiplyAdd(vb, w, c0b);
+                w = Vector256.Create(pb[1]); c1a = Vector256.FusedMultiplyAdd(va, w, c1a); c1b = Vector256.FusedMultiplyAdd(vb, w, c1b);
+            }
+        }
+        if (add)
+        {
+            c0a += Vector256.Load(c + 0 * ldc); c0b += Vector256.Load(c + 0 * ldc + 8);
+            c1a += Vector256.Load(c + 1 * ldc); c1b += Vector256.Load(c + 1 * ldc + 8);
+        }
+        c0a.Store(c + 0 * ldc); c0b.Store(c + 0 * ldc + 8);
+        c1a.Store(c + 1 * ldc); c1b.Store(c + 1 * ldc + 8);
     }
 }
