@@ -102,6 +102,12 @@ public unsafe class ConvBatchedTests
             ran++;
         }
         Assert.True(ran > 0 || c.Cout % 16 != 0);
+        {
+            float[] dw = Rand(s.Cs * s.K, 9), db = Rand(s.Cs, 10);
+            fixed (float* px = x, pdy = dy, pdw = dw, pdb = db) ConvBatched.WeightGradByPairs(s, c.N, pdy, px, pdw, pdb);
+            ConvRef.AssertClose(Array.ConvertAll(ew, e => (float)e), dw, $"weight gradient by pairs {c}", 1e-3f);
+            ConvRef.AssertClose(Array.ConvertAll(eb, e => (float)e), db, $"bias gradient by pairs {c}", 1e-3f);
+        }
     }
 
     [Fact]

@@ -272,7 +272,11 @@ internal static unsafe class ConvBatched
     /// Weight (and bias) gradient, as <see cref="Conv.WeightGrad"/>: dw [Cs, Cb, Kh, Kw] and dbias [Cs] (if not null) are
     /// overwritten. Chunks of images are split into up to four fixed ranges whose partial sums are added in order.
     /// </summary>
-    internal static void WeightGrad(ConvShape s, int n, float* small, float* big, float* dw, float* dbias) => WeightGrad(s, n, small, big, dw, dbias, Native);
+    internal static void WeightGrad(ConvShape s, int n, float* small, float* big, float* dw, float* dbias)
+    {
+        if (s.L <= PairsMaxPositions) WeightGradByPairs(s, n, small, big, dw, dbias);
+        else WeightGrad(s, n, small, big, dw, dbias, Native);
+    }
 
     /// <summary>The weight gradient with a chosen kernel width (output channels must be a multiple of its lanes).</summary>
     internal static void WeightGrad(ConvShape s, int n, float* small, float* big, float* dw, float* dbias, Width v)
@@ -436,6 +440,51 @@ internal static unsafe class ConvBatched
         c1a.Store(c + 1 * ldc); c1b.Store(c + 1 * ldc + 16);
         c2a.Store(c + 2 * ldc); c2b.Store(c + 2 * ldc + 16);
         c3a.Store(c + 3 * ldc); c3b.Store(c + 3 * ldc + 16);
+    }
+
+    /// <summary>Whether the weight gradient runs as one matrix product per (tap, position) pair (<see cref="WeightGradByPairs"/>):
+    /// for outputs of at most this many positions.</summary>
+    internal static int PairsMaxPositions = 0;
+
+    /// <summary>Images per chunk of <see cref="WeightGradByPairs"/> (the products' inner dimension).</summary>
+    internal static int PairChunkImages = 256;
+
+    /// <summary>
+    /// The weight gradient as Kiln's GEMM, once per connected (tap t, output position p, input position q): with a chunk of
+    /// images laid out image-inner, dY at p is [Cs][images] and X at q is [Cb][images], and dWᵀ[t] += dY_p · X_qᵀ, an inner
+    /// dimension of up to <see cref="PairChunkImages"/> images. For outputs of a few positions (a 2x2 output has at most 4 per
+    /// tap) this gives the products the whole batch as their depth instead of a few positions of a few images.
+    /// </summary>
+    internal static void WeightGradByPairs(ConvShape s, int n, float* small, float* big, float* dw, float* dbias)
+    {
+        int hw = s.H * s.W, l = s.L, kk = s.Kh * s.Kw, cb = s.Cb, cs = s.Cs, chunk = Math.Max(1, Math.Min(n, PairChunkImages));
+        int ld = Native.RoundUp(chunk);
+        long wSize = (long)cs * s.K;
+        var sg = Segments.Weight(s, 1);
+        var ws = Conv.Workspace.Get((long)hw * cb * ld, (long)l * cs * ld, wSize);
+        float* x = ws.Cols, dy = ws.Tmp, acc = ws.Pad; // acc [t][co][ci]
+        new Span<float>(acc, (int)wSize).Clear();
+        if (dbias != null) new Span<float>(dbias, cs).Clear();
+        for (int n0 = 0; n0 < n; n0 += chunk)
+        {
+            int cnt = Math.Min(chunk, n - n0);
+            ToImageInner(big + (long)n0 * s.BigSize, cnt, cb, hw, x, ld, Native);
+            ToImageInner(small + (long)n0 * s.SmallSize, cnt, cs, l, dy, ld, Native);
+            if (dbias != null)
+                for (int i = 0; i < cnt; i++)
+                    for (int c = 0; c < cs; c++) dbias[c] += TensorPrimitives.Sum(new ReadOnlySpan<float>(small + (long)(n0 + i) * s.SmallSize + (nint)c * l, l));
+            for (int t = 0; t < kk; t++)
+                for (int j = sg.Start[t]; j < sg.Start[t + 1]; j++)
+                    Gemm.Sgemm(false, true, cs, cb, cnt, dy + sg.A[j] * cs * ld, ld, x + (nint)sg.Index[j] * cb * ld, ld,
+                        acc + (nint)t * cs * cb, cb, accumulate: true);
+        }
+        // [t][co][ci] -> [co][ci][t]
+        for (int co = 0; co < cs; co++)
+            for (int ci = 0; ci < cb; ci++)
+            {
+                float* d = dw + ((nint)co * cb + ci) * kk;
+                for (int t = 0; t < kk; t++) d[t] = acc[((nint)t * cs + co) * cb + ci];
+            }
     }
 
     /// <summary>The Vector256 kernel for 6 broadcast columns (AVX2: 2 vectors of 8 images, 12 accumulators): see <see cref="Tile"/>.</summary>
