@@ -160,13 +160,19 @@ internal static unsafe class ConvBatched
     }
 
     /// <summary>Images 0..cnt of x ([c][positions] each) -> dst [position][c][ld] (image innermost), zero in columns cnt..cnt rounded up to a tile.</summary>
-    static void ToImageInner(float* x, int cnt, int c, int positions, float* dst, int ld, Width v)
+    static void ToImageInner(float* x, int cnt, int c, int positions, float* dst, int ld, Width v) => ToImageInner(x, cnt, c, positions, dst, ld, v, 0, c);
+
+    /// <summary><see cref="ToImageInner(float*, int, int, int, float*, int, Width)"/> for channels c0..c1 only.</summary>
+    static void ToImageInner(float* x, int cnt, int c, int positions, float* dst, int ld, Width v, int c0, int c1)
     {
         nint m = (nint)c * positions;
-        for (int ch = 0; ch < c; ch++) Gemm.TransposeInto(x + (nint)ch * positions, m, cnt, positions, dst + (nint)ch * ld, (nint)c * ld);
         int padded = v.RoundUp(cnt);
-        if (padded > cnt)
-            for (nint j = 0; j < m; j++) new Span<float>(dst + j * ld + cnt, padded - cnt).Clear();
+        for (int ch = c0; ch < c1; ch++)
+        {
+            Gemm.TransposeInto(x + (nint)ch * positions, m, cnt, positions, dst + (nint)ch * ld, (nint)c * ld);
+            if (padded > cnt)
+                for (int q = 0; q < positions; q++) new Span<float>(dst + ((nint)q * c + ch) * ld + cnt, padded - cnt).Clear();
+        }
     }
 
     /// <summary>src [position][c][ld] (image innermost) -> images 0..cnt as [c][positions] at y, adding bias[channel] when bias is not null.</summary>
@@ -311,12 +317,12 @@ internal static unsafe class ConvBatched
                     int n0 = chunk * ld, cnt = Math.Min(ld, n - n0);
                     for (int i = 0; i < cnt; i++)
                     {
-                        float* dy = small + (long)(n0 + i) * s.SmallSize;
                         ToChannelsLast(big + (long)(n0 + i) * s.BigSize, cb, hw, ws.Cols + (nint)i * hw * cb);
-                        ToChannelsLast(dy, cs, l, ws.Tmp + (nint)i * l * cs);
-                        if (sdb != null)
-                            for (int c = 0; c < cs; c++) sdb[c] += TensorPrimitives.Sum(new ReadOnlySpan<float>(dy + (nint)c * l, l));
+                        ToChannelsLast(small + (long)(n0 + i) * s.SmallSize, cs, l, ws.Tmp + (nint)i * l * cs);
                     }
+                    if (sdb != null) // rows of the channels-last output gradient, image by image
+                        for (int r = 0; r < cnt * l; r++)
+                            TensorPrimitives.Add(new ReadOnlySpan<float>(sdb, cs), new ReadOnlySpan<float>(ws.Tmp + (nint)r * cs, cs), new Span<float>(sdb, cs));
                     for (int co0 = 0; co0 < cs; co0 += v.Lanes)
                         for (int t = 0; t < kk; t++)
                         {
@@ -468,23 +474,32 @@ internal static unsafe class ConvBatched
         for (int n0 = 0; n0 < n; n0 += chunk)
         {
             int cnt = Math.Min(chunk, n - n0);
-            ToImageInner(big + (long)n0 * s.BigSize, cnt, cb, hw, x, ld, Native);
-            ToImageInner(small + (long)n0 * s.SmallSize, cnt, cs, l, dy, ld, Native);
+            float* xs = big + (long)n0 * s.BigSize, ys = small + (long)n0 * s.SmallSize;
+            int xChunks = Math.Min(cb, 8), yChunks = Math.Min(cs, 8);
+            Threading.For(xChunks + yChunks, part =>
+            {
+                if (part < xChunks) ToImageInner(xs, cnt, cb, hw, x, ld, Native, cb * part / xChunks, cb * (part + 1) / xChunks);
+                else ToImageInner(ys, cnt, cs, l, dy, ld, Native, cs * (part - xChunks) / yChunks, cs * (part - xChunks + 1) / yChunks);
+            });
             if (dbias != null)
-                for (int i = 0; i < cnt; i++)
-                    for (int c = 0; c < cs; c++) dbias[c] += TensorPrimitives.Sum(new ReadOnlySpan<float>(small + (long)(n0 + i) * s.SmallSize + (nint)c * l, l));
+                for (int p = 0; p < l; p++)
+                    for (int c = 0; c < cs; c++) dbias[c] += TensorPrimitives.Sum(new ReadOnlySpan<float>(dy + ((nint)p * cs + c) * ld, cnt));
             for (int t = 0; t < kk; t++)
                 for (int j = sg.Start[t]; j < sg.Start[t + 1]; j++)
                     Gemm.Sgemm(false, true, cs, cb, cnt, dy + sg.A[j] * cs * ld, ld, x + (nint)sg.Index[j] * cb * ld, ld,
                         acc + (nint)t * cs * cb, cb, accumulate: true);
         }
         // [t][co][ci] -> [co][ci][t]
-        for (int co = 0; co < cs; co++)
-            for (int ci = 0; ci < cb; ci++)
-            {
-                float* d = dw + ((nint)co * cb + ci) * kk;
-                for (int t = 0; t < kk; t++) d[t] = acc[((nint)t * cs + co) * cb + ci];
-            }
+        int parts = Math.Min(cs, 8);
+        Threading.For(parts, part =>
+        {
+            for (int co = cs * part / parts; co < cs * (part + 1) / parts; co++)
+                for (int ci = 0; ci < cb; ci++)
+                {
+                    float* d = dw + ((nint)co * cb + ci) * kk;
+                    for (int t = 0; t < kk; t++) d[t] = acc[((nint)t * cs + co) * cb + ci];
+                }
+        });
     }
 
     /// <summary>The Vector256 kernel for 6 broadcast columns (AVX2: 2 vectors of 8 images, 12 accumulators): see <see cref="Tile"/>.</summary>
