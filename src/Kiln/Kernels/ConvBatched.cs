@@ -178,15 +178,15 @@ internal static unsafe class ConvBatched
     /// <summary>src [position][c][ld] (image innermost) -> images 0..cnt as [c][positions] at y, adding bias[channel] when bias is not null.</summary>
     static void FromImageInner(float* src, int ld, int cnt, int c, int positions, float* bias, float* y)
     {
+        if (bias != null) // on the staged rows: one add per (position, channel) over the chunk's images
+            for (int q = 0; q < positions; q++)
+                for (int ch = 0; ch < c; ch++)
+                {
+                    var row = new Span<float>(src + ((nint)q * c + ch) * ld, cnt);
+                    TensorPrimitives.Add(row, bias[ch], row);
+                }
         nint m = (nint)c * positions;
         for (int ch = 0; ch < c; ch++) Gemm.TransposeInto(src + (nint)ch * ld, (nint)c * ld, positions, cnt, y + (nint)ch * positions, m);
-        if (bias == null) return;
-        for (int i = 0; i < cnt; i++)
-            for (int ch = 0; ch < c; ch++)
-            {
-                var row = new Span<float>(y + i * m + (nint)ch * positions, positions);
-                TensorPrimitives.Add(row, bias[ch], row);
-            }
     }
 
     /// <summary>One image [c][positions] -> [positions][c].</summary>
