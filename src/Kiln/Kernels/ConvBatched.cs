@@ -70,7 +70,7 @@ internal static unsafe class ConvBatched
     static int WeightChunk(in ConvShape s) =>
         WeightChunkImages > 0 ? WeightChunkImages : (int)Math.Clamp((128L << 10) / Math.Max(1, (long)s.H * s.W * s.Cb), 8, 64);
 
-    /// <summary>Whether the forward and the input gradient apply: Vector512, one group, more than one tap, small images,
+    /// <summary>Whether the forward and the input gradient apply: <see cref="Enabled"/>, one group, more than one tap, small images,
     /// channel counts that are multiples of 4 (the kernel's narrowest column block) and at least <see cref="MinChannels"/>.</summary>
     internal static bool Applies(in ConvShape s) =>
         Enabled && s.Groups == 1 && s.Kh * s.Kw > 1 && s.L <= MaxPositions && s.H * s.W <= MaxInputPositions &&
