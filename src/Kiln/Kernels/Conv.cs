@@ -359,6 +359,45 @@ internal static unsafe class Conv
     /// <summary>Most partial sums the weight gradient keeps (fixed, so the summation order never depends on the thread count).</summary>
     const int MaxSlots = 4;
 
+    /// <summary>One slot of a weight gradient: chunks c0..c1, summed into sdw (and sdb when not null, already zeroed).</summary>
+    internal delegate void SlotBody(int c0, int c1, float* sdw, float* sdb);
+
+    /// <summary>
+    /// Splits chunks into up to <see cref="MaxSlots"/> fixed ranges run over the threads, each summing its own partial weight
+    /// gradient (wSize floats) and bias gradient (cs floats, when dbias is not null); slot 0 writes dw and dbias directly and
+    /// the others are added to them in slot order, so the result never depends on the thread count. With no chunks both are
+    /// zeroed.
+    /// </summary>
+    internal static void InSlots(int chunks, long wSize, int cs, float* dw, float* dbias, SlotBody body)
+    {
+        int slots = Math.Min(chunks, MaxSlots);
+        if (chunks == 0)
+        {
+            new Span<float>(dw, (int)wSize).Clear();
+            if (dbias != null) new Span<float>(dbias, cs).Clear();
+            return;
+        }
+        var partial = slots > 1 ? Scratch.Partials((slots - 1) * (wSize + cs)) : null;
+        fixed (float* pp = partial)
+        {
+            float* parts = pp;
+            Threading.For(slots, slot =>
+            {
+                float* sdw = slot == 0 ? dw : parts + (slot - 1) * (wSize + cs);
+                float* sdb = dbias == null ? null : slot == 0 ? dbias : sdw + wSize;
+                if (sdb != null) new Span<float>(sdb, cs).Clear();
+                body((int)((long)chunks * slot / slots), (int)((long)chunks * (slot + 1) / slots), sdw, sdb);
+            });
+            for (int slot = 1; slot < slots; slot++)
+            {
+                float* sdw = parts + (slot - 1) * (wSize + cs);
+                System.Numerics.Tensors.TensorPrimitives.Add(new ReadOnlySpan<float>(dw, (int)wSize), new ReadOnlySpan<float>(sdw, (int)wSize), new Span<float>(dw, (int)wSize));
+                if (dbias != null)
+                    System.Numerics.Tensors.TensorPrimitives.Add(new ReadOnlySpan<float>(dbias, cs), new ReadOnlySpan<float>(sdw + wSize, cs), new Span<float>(dbias, cs));
+            }
+        }
+    }
+
     /// <summary>
     /// Weight (and bias) gradient: dw [Cs, Kg] = Σ_i small[i] · im2col(big[i])ᵀ (per group), dbias [Cs] = Σ_i Σ_positions small[i]
     /// (when dbias is not null). Both are overwritten. Images are split into up to four fixed ranges whose partial sums are
@@ -381,46 +420,23 @@ internal static unsafe class Conv
             ConvRows.WeightGrad(s, n, small, big, dw, dbias);
             return;
         }
-        int nb = ImagesPerChunk(s, n, 4 * TargetColumns), chunks = (n + nb - 1) / nb, slots = Math.Min(chunks, MaxSlots);
-        long wSize = (long)s.Cs * s.Kg;
-        if (chunks == 0)
+        int nb = ImagesPerChunk(s, n, 4 * TargetColumns), chunks = (n + nb - 1) / nb;
+        var p = chunks > 0 ? new Plan(s) : null;
+        InSlots(chunks, (long)s.Cs * s.Kg, s.Cs, dw, dbias, (c0, c1, sdw, sdb) =>
         {
-            new Span<float>(dw, (int)wSize).Clear();
-            if (dbias != null) new Span<float>(dbias, s.Cs).Clear();
-            return;
-        }
-        var p = new Plan(s);
-        var partial = slots > 1 ? Scratch.Partials((slots - 1) * (wSize + s.Cs)) : null;
-        fixed (float* pp = partial)
-        {
-            float* parts = pp;
-            Threading.For(slots, slot =>
+            for (int chunk = c0; chunk < c1; chunk++)
             {
-                float* sdw = slot == 0 ? dw : parts + (slot - 1) * (wSize + s.Cs);
-                float* sdb = slot == 0 ? dbias : sdw + wSize;
-                if (sdb != null) new Span<float>(sdb, s.Cs).Clear();
-                int c0 = (int)((long)chunks * slot / slots), c1 = (int)((long)chunks * (slot + 1) / slots);
-                for (int chunk = c0; chunk < c1; chunk++)
-                {
-                    int n0 = chunk * nb, cnt = Math.Min(nb, n - n0), l = s.L, ld = cnt * l, csg = s.CsG, kg = s.Kg;
-                    var ws = Workspace.Get((long)s.K * ld, cnt > 1 ? (long)s.Cs * ld : 0, p.PadFloats(s));
-                    float* src = GatherSmall(s, small, n0, cnt, ws.Tmp);
-                    for (int i = 0; i < cnt; i++) Im2Col(big + (long)(n0 + i) * s.BigSize, s, p, ws.Cols + (nint)i * l, ld, ws.Pad);
-                    for (int g = 0; g < s.Groups; g++)
-                        Gemm.Sgemm(false, true, csg, kg, ld, src + (nint)g * csg * ld, ld, ws.Cols + (nint)g * kg * ld, ld,
-                            sdw + (nint)g * csg * kg, kg, accumulate: chunk > c0);
-                    if (sdb != null)
-                        for (int c = 0; c < s.Cs; c++) sdb[c] += System.Numerics.Tensors.TensorPrimitives.Sum(new ReadOnlySpan<float>(src + (nint)c * ld, ld));
-                }
-            });
-            for (int slot = 1; slot < slots; slot++)
-            {
-                float* sdw = parts + (slot - 1) * (wSize + s.Cs);
-                System.Numerics.Tensors.TensorPrimitives.Add(new ReadOnlySpan<float>(dw, (int)wSize), new ReadOnlySpan<float>(sdw, (int)wSize), new Span<float>(dw, (int)wSize));
-                if (dbias != null)
-                    System.Numerics.Tensors.TensorPrimitives.Add(new ReadOnlySpan<float>(dbias, s.Cs), new ReadOnlySpan<float>(sdw + wSize, s.Cs), new Span<float>(dbias, s.Cs));
+                int n0 = chunk * nb, cnt = Math.Min(nb, n - n0), l = s.L, ld = cnt * l, csg = s.CsG, kg = s.Kg;
+                var ws = Workspace.Get((long)s.K * ld, cnt > 1 ? (long)s.Cs * ld : 0, p!.PadFloats(s));
+                float* src = GatherSmall(s, small, n0, cnt, ws.Tmp);
+                for (int i = 0; i < cnt; i++) Im2Col(big + (long)(n0 + i) * s.BigSize, s, p, ws.Cols + (nint)i * l, ld, ws.Pad);
+                for (int g = 0; g < s.Groups; g++)
+                    Gemm.Sgemm(false, true, csg, kg, ld, src + (nint)g * csg * ld, ld, ws.Cols + (nint)g * kg * ld, ld,
+                        sdw + (nint)g * csg * kg, kg, accumulate: chunk > c0);
+                if (sdb != null)
+                    for (int c = 0; c < s.Cs; c++) sdb[c] += System.Numerics.Tensors.TensorPrimitives.Sum(new ReadOnlySpan<float>(src + (nint)c * ld, ld));
             }
-        }
+        });
     }
 
     /// <summary>

@@ -275,9 +275,6 @@ internal static unsafe class ConvBatched
         }
     }
 
-    /// <summary>Most partial sums the weight gradient keeps (fixed, so the summation order never depends on the thread count).</summary>
-    const int MaxSlots = 4;
-
     /// <summary>
     /// Weight (and bias) gradient, as <see cref="Conv.WeightGrad"/>: dw [Cs, Cb, Kh, Kw] and dbias [Cs] (if not null) are
     /// overwritten. Chunks of images are split into up to four fixed ranges whose partial sums are added in order.
@@ -292,30 +289,17 @@ internal static unsafe class ConvBatched
     internal static void WeightGrad(ConvShape s, int n, float* small, float* big, float* dw, float* dbias, Width v)
     {
         int ld = WeightChunk(s), hw = s.H * s.W, l = s.L, kk = s.Kh * s.Kw, cb = s.Cb, cs = s.Cs;
-        int chunks = (n + ld - 1) / ld, slots = Math.Min(chunks, MaxSlots);
+        int chunks = (n + ld - 1) / ld;
         long wSize = (long)cs * s.K;
-        if (chunks == 0)
-        {
-            new Span<float>(dw, (int)wSize).Clear();
-            if (dbias != null) new Span<float>(dbias, cs).Clear();
-            return;
-        }
         var sg = Segments.Weight(s, cs);
         var bq = sg.Scaled(cb);
-        var partial = slots > 1 ? Conv.Scratch.Partials((slots - 1) * (wSize + cs)) : null;
-        fixed (float* pp = partial)
         fixed (nint* pa = sg.A, pb = bq)
         {
-            float* parts = pp;
             nint* aoff = pa, boff = pb;
-            Threading.For(slots, slot =>
+            Conv.InSlots(chunks, wSize, cs, dw, dbias, (c0, c1, sdw, sdb) =>
             {
-                float* sdw = slot == 0 ? dw : parts + (slot - 1) * (wSize + cs);
-                float* sdb = slot == 0 ? dbias : sdw + wSize;
                 var ws = Conv.Workspace.Get((long)ld * hw * cb, (long)ld * l * cs, wSize);
                 float* acc = ws.Pad; // [t][ci][co]
-                if (sdb != null) new Span<float>(sdb, cs).Clear();
-                int c0 = (int)((long)chunks * slot / slots), c1 = (int)((long)chunks * (slot + 1) / slots);
                 for (int chunk = c0; chunk < c1; chunk++)
                 {
                     int n0 = chunk * ld, cnt = Math.Min(ld, n - n0);
@@ -344,13 +328,6 @@ internal static unsafe class ConvBatched
                         for (int t = 0; t < kk; t++) d[t] = acc[((nint)t * cb + ci) * cs + co];
                     }
             });
-            for (int slot = 1; slot < slots; slot++)
-            {
-                float* sdw = parts + (slot - 1) * (wSize + cs);
-                TensorPrimitives.Add(new ReadOnlySpan<float>(dw, (int)wSize), new ReadOnlySpan<float>(sdw, (int)wSize), new Span<float>(dw, (int)wSize));
-                if (dbias != null)
-                    TensorPrimitives.Add(new ReadOnlySpan<float>(dbias, cs), new ReadOnlySpan<float>(sdw + wSize, cs), new Span<float>(dbias, cs));
-            }
         }
     }
 
