@@ -17,7 +17,7 @@ static class ConvBench
 {
     internal sealed record Layer(string Label, int Cin, int Cout, int Size, int K, int Stride, int Pad);
 
-    static readonly Layer[] Layers =
+    internal static readonly Layer[] Layers =
     [
         new("(a) 1->16 k5 s1 p2 28x28", 1, 16, 28, 5, 1, 2),
         new("(b) 16->32 k3 s2 p1 28x28", 16, 32, 28, 3, 2, 1),

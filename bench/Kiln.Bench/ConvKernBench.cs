@@ -5,7 +5,7 @@ namespace Kiln.Bench;
 /// <summary>
 /// Diagnostic, Kiln alone: the three convolution products (forward, input gradient, weight + bias gradient) of each of
 /// get_model4's layers at batch 256, called on the kernels directly, with the direct stride-1 kernel and the image-inner
-/// small-image kernel (<see cref="ConvBatched"/>) allowed and with both switched off (im2col / channels-last paths), interleaved; then two layers of lesson 18's baseline CNN. GFLOPS = 2·Cs·K·L·n per product.
+/// small-image kernel (<see cref="ConvBatched"/>) allowed and with both switched off (im2col / channels-last paths), interleaved; then three layers of lesson 18's baseline CNN and issue 4's lesson-15 layers (a)-(e). GFLOPS = 2·Cs·K·L·n per product.
 /// </summary>
 static unsafe class ConvKernBench
 {
@@ -27,7 +27,7 @@ static unsafe class ConvKernBench
             Console.WriteLine($"\nConvolution kernels, batch {Batch}, threads = {t}; GFLOPS median (best); 'off' switches the direct and image-inner kernels off (im2col / channels-last paths)\n");
             Console.WriteLine("| layer | fwd | fwd, off | dX | dX, off | dW+db | dW+db, off |");
             Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
-            foreach (var l in ConvBench.Model4Layers.Concat(CnnLayers))
+            foreach (var l in ConvBench.Model4Layers.Concat(CnnLayers).Concat(ConvBench.Layers))
                 if (filter == null || l.Label.Contains(filter, StringComparison.Ordinal)) RunLayer(l);
         }
         return 0;

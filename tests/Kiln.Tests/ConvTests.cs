@@ -168,6 +168,12 @@ public sealed class ConvTests
             new(2, 16, 16, 28, 28, 5, 5, Ph: 2, Pw: 2),                     // the bench's layer (d), small batch
             new(2, 4, 3, 10, 14, 3, 3, Ph: 2, Pw: 2, Dh: 2, Dw: 2),
             new(1, 4, 9, 5, 40, 3, 5, Pw: 2),                              // two 32-wide strips, one partial
+            // output rows as wide as the input's: AVX-512's strips cross row ends (lanes masked per kernel column)
+            new(2, 4, 8, 5, 3, 3, 3, Ph: 1, Pw: 1),                          // 3 wide: a strip spans 10 rows
+            new(1, 5, 9, 6, 1, 3, 1, Ph: 1),                               // 1 wide
+            new(3, 6, 12, 9, 7, 3, 3, Ph: 2, Pw: 2, Dh: 2, Dw: 2),           // dilation, 7 wide
+            new(2, 4, 8, 5, 10, 2, 5, Ph: 0, Pw: 2),                         // no row padding, 40 outputs: one full strip and a partial one
+            new(1, 8, 16, 11, 9, 5, 3, Ph: 2, Pw: 1),                        // tall kernel: strips skip the taps above and below the image
             new(3, 6, 4, 6, 15, 2, 3),                                     // no padding: input gradient padded by k-1
             new(1, 8, 8, 7, 14, 3, 3, Ph: 3, Pw: 3),                        // padding beyond d(k-1): the input gradient falls back
             new(5, 4, 32, 9, 17, 3, 2, Ph: 1, Dw: 2),                       // direct weight gradient: four 8-channel blocks, 15 wide
