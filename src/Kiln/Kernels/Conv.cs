@@ -410,6 +410,11 @@ internal static unsafe class Conv
             ConvBatched.WeightGrad(s, n, small, big, dw, dbias);
             return;
         }
+        if (ConvDirect.WeightGradWrappedApplies(s))
+        {
+            ConvDirect.WeightGradWrapped(s, n, small, big, dw, dbias);
+            return;
+        }
         if (ConvDirect.WeightGradApplies(s))
         {
             ConvDirect.WeightGrad(s, n, small, big, dw, dbias);

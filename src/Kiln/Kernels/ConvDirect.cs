@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -428,6 +429,162 @@ internal static unsafe class ConvDirect
         a10.Store(tile + 24); a11.Store(tile + 32); a12.Store(tile + 40);
         a20.Store(tile + 48); a21.Store(tile + 56); a22.Store(tile + 64);
         a30.Store(tile + 72); a31.Store(tile + 80); a32.Store(tile + 88);
+    }
+
+    /// <summary>Whether <see cref="WeightGradWrapped"/> applies: Vector512, the <see cref="Wrapped"/> layout ("same"-width
+    /// stride-1 rows), whole blocks of 4 output channels and at least 64 output positions. Measured against the kernel with
+    /// lanes over output channels (<see cref="ImageWeightGrad"/>) and im2col (Zen 4, 2 threads, batch 256, GFLOPS median
+    /// (best), 2026-12-03): lesson 15's (d) 16->16 5x5 at 28x28 158 (180) against 150 (162); model4's 1a 16->32 at 28x28 160
+    /// (178) against 124 (143); 2a 32->64 at 14x14 142 (179) against 142 (171); 8->16 at 14x14 136 against 45 (im2col);
+    /// but 16->32 at 7x7 (49 positions, a quarter of the last vector wasted) 81 against 99 (im2col).</summary>
+    internal static bool WeightGradWrappedApplies(in ConvShape s) => Wide && Eligible(s) && Wrapped.Fits(s) && s.Cs % WgCo == 0 && s.L >= 64;
+
+    /// <summary>Output channels × (input channel, kernel row) pairs per tile of <see cref="WgTile"/>: 24 accumulators.</summary>
+    const int WgCo = 4, WgPairs = 6;
+
+    /// <summary>Bytes of a group of images' padded inputs and output gradients that <see cref="WeightGradWrapped"/> walks
+    /// together for every tile (so they stay in the 1 MiB L2 cache).</summary>
+    internal static long WgGroupBytes = 512 << 10;
+
+    /// <summary>
+    /// Weight and bias gradients on the <see cref="Wrapped"/> layout, lanes over output positions: dw[co, ci, ki, kj] =
+    /// Σ_images Σ_p small[co, p] · x[ci, p + ki·Dh·W + kj·Dw − Pw], with the lanes whose tap column falls outside the image
+    /// masked (on the output gradient, whose mask depends only on p and kj). A tile keeps 4 output channels × 6 (ci, ki)
+    /// pairs for one kj in 24 Vector512 accumulators over every position of a group of images (4 gradient loads and 6 input
+    /// loads feed 24 FMAs), and only then sums each accumulator's lanes. The output gradient is read in place. Images are
+    /// split into up to four fixed ranges (<see cref="Conv.InSlots"/>).
+    /// </summary>
+    internal static void WeightGradWrapped(ConvShape s, int n, float* small, float* big, float* dw, float* dbias)
+    {
+        var g = new Wrapped(s);
+        int l = s.L, nvt = (l + 15) / 16, pairs = s.Cb * s.Kh, pairBlocks = (pairs + WgPairs - 1) / WgPairs;
+        long gf = (g.Floats(s) + 15) & ~15L;
+        int group = (int)Math.Clamp(WgGroupBytes / (4 * (gf + (long)s.Cs * l)), 1, 8), chunks = (n + group - 1) / group;
+        // masks[kj, v]: lanes of position vector v whose tap column ox + kj·Dw − Pw is inside the image (and p < L)
+        var maskArr = Conv.Scratch.Weights((long)s.Kw * nvt * 16);
+        fixed (float* pm = maskArr)
+        {
+            var masks = (Vector512<float>*)pm;
+            var iota = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            for (int v = 0; v < nvt; v++)
+            {
+                var p = Vector512.Create(16 * v) + iota;
+                var ox = p - Vector512.Create(s.Ow) * (p / Vector512.Create(s.Ow));
+                var inL = Vector512.LessThan(p, Vector512.Create(l));
+                for (int kj = 0; kj < s.Kw; kj++)
+                {
+                    var c = ox + Vector512.Create(kj * s.Dw - s.Pw);
+                    Vector512.Store((inL & Vector512.GreaterThanOrEqual(c, Vector512<int>.Zero) & Vector512.LessThan(c, Vector512.Create(s.W))).AsSingle(), pm + ((nint)kj * nvt + v) * 16);
+                }
+            }
+            Conv.InSlots(chunks, (long)s.Cs * s.K, s.Cs, dw, dbias, (c0, c1, sdw, sdb) =>
+            {
+                new Span<float>(sdw, s.Cs * s.K).Clear();
+                float* buf = Conv.Workspace.Get(0, 0, group * (gf + (long)s.Cs * 16)).Pad, stage = buf + group * gf;
+                int* offs = stackalloc int[WgPairs];
+                for (int chunk = c0; chunk < c1; chunk++)
+                {
+                    int i0 = chunk * group, cnt = Math.Min(group, n - i0);
+                    for (int j = 0; j < cnt; j++) g.Fill(big + (long)(i0 + j) * s.BigSize, s, buf + j * gf);
+                    if (l % 16 != 0)
+                        for (int j = 0; j < cnt; j++)
+                            for (int co = 0; co < s.Cs; co++)
+                            {
+                                float* dst = stage + ((nint)j * s.Cs + co) * 16;
+                                new Span<float>(dst, 16).Clear();
+                                new ReadOnlySpan<float>(small + (long)(i0 + j) * s.SmallSize + (nint)co * l + l / 16 * 16, l % 16).CopyTo(new Span<float>(dst, l % 16));
+                            }
+                    if (sdb != null)
+                        for (int j = 0; j < cnt; j++)
+                            for (int co = 0; co < s.Cs; co++)
+                                sdb[co] += System.Numerics.Tensors.TensorPrimitives.Sum(new ReadOnlySpan<float>(small + (long)(i0 + j) * s.SmallSize + (nint)co * l, l));
+                    for (int kj = 0; kj < s.Kw; kj++)
+                        for (int pb = 0; pb < pairBlocks; pb++)
+                        {
+                            int np = Math.Min(WgPairs, pairs - pb * WgPairs);
+                            for (int j = 0; j < WgPairs; j++)
+                            {
+                                int pr = pb * WgPairs + Math.Min(j, np - 1), ci = pr / s.Kh, ki = pr % s.Kh; // missing pairs repeat the last
+                                offs[j] = (int)(ci * g.CiStride) + g.Lead + ki * s.Dh * s.W + kj * s.Dw - s.Pw;
+                            }
+                            for (int co0 = 0; co0 < s.Cs; co0 += WgCo)
+                                WgTile(s, cnt, gf, buf, small + (long)i0 * s.SmallSize + (nint)co0 * l, offs, masks + (nint)kj * nvt, stage + co0 * 16,
+                                    sdw + (nint)co0 * s.K + (nint)pb * WgPairs * s.Kw + kj, np);
+                        }
+                }
+            });
+        }
+    }
+
+    /// <summary>
+    /// One tile of <see cref="WeightGradWrapped"/>: for output channels co0 .. co0 + 3 (rows of dy, L apart) and the np
+    /// (ci, ki) pairs whose inputs start at buf + offs[j] (per image, gf floats apart), adds Σ over the cnt images and all
+    /// positions of dy·mask·x to dst[i·K + j·Kw] (dst points at [co0, first pair, kj] of the gradient). When L is not a
+    /// multiple of 16, the last vector of each row comes from stage ([image][Cs][16], zero past L; stage points at co0).
+    /// </summary>
+    static void WgTile(in ConvShape s, int cnt, long gf, float* buf, float* dy, int* offs, Vector512<float>* masks, float* stage, float* dst, int np)
+    {
+        Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default, a04 = default, a05 = default;
+        Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default, a14 = default, a15 = default;
+        Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default, a24 = default, a25 = default;
+        Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default, a34 = default, a35 = default;
+        int l = s.L, nv = l / 16, nvt = (l + 15) / 16;
+        nint o0 = offs[0], o1 = offs[1], o2 = offs[2], o3 = offs[3], o4 = offs[4], o5 = offs[5];
+        for (int img = 0; img < cnt; img++)
+        {
+            float* xb = buf + img * gf, d = dy + (long)img * s.SmallSize;
+            float* st = stage + (nint)img * s.Cs * 16;
+            for (int v = 0; v < nvt; v++)
+            {
+                // the last, partial vector reads the staged copy (rows of 16, zero past L)
+                bool full = v < nv;
+                float* dv = full ? d + v * 16 : st;
+                nint ld = full ? l : 16;
+                var m = masks[v];
+                var d0 = Vector512.Load(dv) & m;
+                var d1 = Vector512.Load(dv + ld) & m;
+                var d2 = Vector512.Load(dv + 2 * ld) & m;
+                var d3 = Vector512.Load(dv + 3 * ld) & m;
+                float* x = xb + v * 16;
+                var xv = Vector512.Load(x + o0);
+                a00 = Vector512.FusedMultiplyAdd(d0, xv, a00); a10 = Vector512.FusedMultiplyAdd(d1, xv, a10); a20 = Vector512.FusedMultiplyAdd(d2, xv, a20); a30 = Vector512.FusedMultiplyAdd(d3, xv, a30);
+                xv = Vector512.Load(x + o1);
+                a01 = Vector512.FusedMultiplyAdd(d0, xv, a01); a11 = Vector512.FusedMultiplyAdd(d1, xv, a11); a21 = Vector512.FusedMultiplyAdd(d2, xv, a21); a31 = Vector512.FusedMultiplyAdd(d3, xv, a31);
+                xv = Vector512.Load(x + o2);
+                a02 = Vector512.FusedMultiplyAdd(d0, xv, a02); a12 = Vector512.FusedMultiplyAdd(d1, xv, a12); a22 = Vector512.FusedMultiplyAdd(d2, xv, a22); a32 = Vector512.FusedMultiplyAdd(d3, xv, a32);
+                xv = Vector512.Load(x + o3);
+                a03 = Vector512.FusedMultiplyAdd(d0, xv, a03); a13 = Vector512.FusedMultiplyAdd(d1, xv, a13); a23 = Vector512.FusedMultiplyAdd(d2, xv, a23); a33 = Vector512.FusedMultiplyAdd(d3, xv, a33);
+                xv = Vector512.Load(x + o4);
+                a04 = Vector512.FusedMultiplyAdd(d0, xv, a04); a14 = Vector512.FusedMultiplyAdd(d1, xv, a14); a24 = Vector512.FusedMultiplyAdd(d2, xv, a24); a34 = Vector512.FusedMultiplyAdd(d3, xv, a34);
+                xv = Vector512.Load(x + o5);
+                a05 = Vector512.FusedMultiplyAdd(d0, xv, a05); a15 = Vector512.FusedMultiplyAdd(d1, xv, a15); a25 = Vector512.FusedMultiplyAdd(d2, xv, a25); a35 = Vector512.FusedMultiplyAdd(d3, xv, a35);
+            }
+        }
+        nint k = s.K, kw = s.Kw;
+        AddSums(Sum4(a00, a10, a20, a30), dst, k);
+        if (np > 1) AddSums(Sum4(a01, a11, a21, a31), dst + kw, k);
+        if (np > 2) AddSums(Sum4(a02, a12, a22, a32), dst + 2 * kw, k);
+        if (np > 3) AddSums(Sum4(a03, a13, a23, a33), dst + 3 * kw, k);
+        if (np > 4) AddSums(Sum4(a04, a14, a24, a34), dst + 4 * kw, k);
+        if (np > 5) AddSums(Sum4(a05, a15, a25, a35), dst + 5 * kw, k);
+    }
+
+    /// <summary>The lane sums of a, b, c and d, in that order (halves folded, then two rounds of horizontal adds).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector128<float> Sum4(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d)
+    {
+        var ab = Avx.HorizontalAdd(a.GetLower() + a.GetUpper(), b.GetLower() + b.GetUpper());
+        var cd = Avx.HorizontalAdd(c.GetLower() + c.GetUpper(), d.GetLower() + d.GetUpper());
+        var abcd = Avx.HorizontalAdd(ab, cd);
+        return abcd.GetLower() + abcd.GetUpper();
+    }
+
+    /// <summary>dst[i·stride] += sums[i] for i &lt; 4.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void AddSums(Vector128<float> sums, float* dst, nint stride)
+    {
+        dst[0] += sums.GetElement(0); dst[stride] += sums.GetElement(1);
+        dst[2 * stride] += sums.GetElement(2); dst[3 * stride] += sums.GetElement(3);
     }
 
     /// <summary>Whether <see cref="WeightGrad"/> applies: as <see cref="Applies"/> but from rows of 12 (14x14 outputs: 144.9
