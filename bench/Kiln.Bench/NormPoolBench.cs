@@ -8,7 +8,8 @@ namespace Kiln.Bench;
 
 /// <summary>
 /// Issue 4's normalisation/pooling benchmark: BatchNorm2d (training mode), AvgPool2d(2) and MaxPool2d(2) at batch 256 on
-/// the activations of the issue's conv layers (16x28x28, 32x14x14, 128x4x4, 256x2x2), forward and forward+backward,
+/// the activations of the issue's conv layers (16x28x28, 32x14x14, 128x4x4, 256x2x2) and model4's 64x7x7 (the pools
+/// use ceil mode, as lesson 18's ResBlocks do: 7x7 gives 4x4), forward and forward+backward,
 /// Kiln next to TorchSharp in the same run, interleaved (<see cref="Measure"/>), at each requested thread count.
 /// Forward: the input does not require grad (no graph is kept). Forward+backward: the input (and BatchNorm's weight and
 /// bias) require grad; Kiln runs Backward(g) and clears the leaves' Grad, TorchSharp runs torch.autograd.grad (returns the
@@ -17,7 +18,7 @@ namespace Kiln.Bench;
 static class NormPoolBench
 {
     const int Batch = 256;
-    static readonly (int C, int H, int W)[] Shapes = [(16, 28, 28), (32, 14, 14), (128, 4, 4), (256, 2, 2)];
+    static readonly (int C, int H, int W)[] Shapes = [(16, 28, 28), (32, 14, 14), (64, 7, 7), (128, 4, 4), (256, 2, 2)];
 
     public static int Run(int[] threads, string? filter)
     {
@@ -47,8 +48,8 @@ static class NormPoolBench
         Module km = layer switch
         {
             "BatchNorm2d" => new BatchNorm2d(c),
-            "AvgPool2d" => new AvgPool2d(2),
-            _ => new MaxPool2d(2),
+            "AvgPool2d" => new AvgPool2d(2, ceilMode: true),
+            _ => new MaxPool2d(2, ceilMode: true),
         };
         var kx = KTensor.FromArray(data, Batch, c, h, w);
         var kxg = KTensor.FromArray(data, Batch, c, h, w).RequiresGradInPlace();
@@ -60,8 +61,8 @@ static class NormPoolBench
         using var tm = layer switch
         {
             "BatchNorm2d" => (nn.Module<TTensor, TTensor>)nn.BatchNorm2d(c),
-            "AvgPool2d" => nn.AvgPool2d(2),
-            _ => nn.MaxPool2d(2),
+            "AvgPool2d" => nn.AvgPool2d(2, ceil_mode: true),
+            _ => nn.MaxPool2d(2, ceil_mode: true),
         };
         tm.train();
         using var tx = torch.tensor(data, tshape);

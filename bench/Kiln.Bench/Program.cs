@@ -56,6 +56,7 @@ for (int i = 0; i < rest.Length; i++)
         case "--batched-maxpos": Kiln.Kernels.ConvBatched.MaxPositions = int.Parse(rest[++i]); Kiln.Kernels.ConvBatched.MaxInputPositions = 4 * Kiln.Kernels.ConvBatched.MaxPositions; break; // tuning experiments
         case "--batched-posouter": Kiln.Kernels.ConvBatched.PositionOuterWeightFloats = long.Parse(rest[++i]); break; // tuning experiments
         case "--batched-pairs": Kiln.Kernels.ConvBatched.PairsMaxPositions = int.Parse(rest[++i]); break; // experiments: dW by GEMM per (tap, position)
+        case "--wg-max": Kiln.Kernels.ConvDirect.WgMaxGroup = int.Parse(rest[++i]); break; // tuning experiments
         case "--wg-bytes": Kiln.Kernels.ConvDirect.WgGroupBytes = long.Parse(rest[++i]) << 10; break; // tuning experiments (KiB)
         case "--batched-narrow": Kiln.Kernels.ConvBatched.Native = new(narrow: true); break; // experiments: AVX2's kernels
         case "--batched-wchunk": Kiln.Kernels.ConvBatched.WeightChunkImages = int.Parse(rest[++i]); break; // tuning experiments

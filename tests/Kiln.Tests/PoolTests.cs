@@ -305,6 +305,17 @@ public sealed class PoolTests
         GradCheck.Assert(t => F.AvgPool2d(t[0], k, s, p, ceil, cip), x);
     }
 
+    [Theory]
+    [InlineData(5, 7)]
+    [InlineData(7, 4)]
+    [InlineData(1, 3)]
+    public void AvgPoolTwoByTwoCeilGradientMatchesFiniteDifferences(int h, int w)
+    {
+        // 2x2 stride 2 in ceil mode on odd sizes: the windows tile the plane and the gradient is written, not added
+        var x = LayerInputs.Randn(h * 10 + w, [2, 3, h, w], nonContiguous: h % 2 == 1, requiresGrad: true);
+        GradCheck.Assert(t => F.AvgPool2d(t[0], 2, 2, 0, ceilMode: true), x);
+    }
+
     [Fact]
     public void AdaptivePoolGradientsMatchFiniteDifferences()
     {

@@ -446,6 +446,9 @@ internal static unsafe class ConvDirect
     /// together for every tile (so they stay in the 1 MiB L2 cache).</summary>
     internal static long WgGroupBytes = 512 << 10;
 
+    /// <summary>Most images per group of <see cref="WeightGradWrapped"/>.</summary>
+    internal static int WgMaxGroup = 8;
+
     /// <summary>
     /// Weight and bias gradients on the <see cref="Wrapped"/> layout, lanes over output positions: dw[co, ci, ki, kj] =
     /// Σ_images Σ_p small[co, p] · x[ci, p + ki·Dh·W + kj·Dw − Pw], with the lanes whose tap column falls outside the image
@@ -459,7 +462,7 @@ internal static unsafe class ConvDirect
         var g = new Wrapped(s);
         int l = s.L, nvt = (l + 15) / 16, pairs = s.Cb * s.Kh, pairBlocks = (pairs + WgPairs - 1) / WgPairs;
         long gf = (g.Floats(s) + 15) & ~15L;
-        int group = (int)Math.Clamp(WgGroupBytes / (4 * (gf + (long)s.Cs * l)), 1, 8), chunks = (n + group - 1) / group;
+        int group = (int)Math.Clamp(WgGroupBytes / (4 * (gf + (long)s.Cs * l)), 1, WgMaxGroup), chunks = (n + group - 1) / group;
         // masks[kj, v]: lanes of position vector v whose tap column ox + kj·Dw − Pw is inside the image (and p < L)
         var maskArr = Conv.Scratch.Weights((long)s.Kw * nvt * 16);
         fixed (float* pm = maskArr)

@@ -10,6 +10,11 @@ internal readonly record struct PoolGeom(int Planes, int H, int W, int OH, int O
 {
     /// <summary>True for the common non-overlapping 2x2 window with stride 2, no padding or dilation, on even sizes.</summary>
     public bool Is2x2 => KH == 2 && KW == 2 && SH == 2 && SW == 2 && PH == 0 && PW == 0 && DH == 1 && DW == 1 && OH * 2 <= H && OW * 2 <= W;
+
+    /// <summary>The same window in ceil mode on an odd height or width (lesson 18's AvgPool2d(2, ceil_mode=True) on 7x7):
+    /// the windows tile the plane, the last row or column of windows being one cell high or wide.</summary>
+    public bool Is2x2Ceil => KH == 2 && KW == 2 && SH == 2 && SW == 2 && PH == 0 && PW == 0 && DH == 1 && DW == 1 &&
+        OH == (H + 1) / 2 && OW == (W + 1) / 2 && (H % 2 == 1 || W % 2 == 1);
 }
 
 /// <summary>
@@ -458,6 +463,7 @@ internal static class Pool
                 var xp = x.AsSpan(xOff + p * hw, hw);
                 var yp = y.AsSpan(p * ohw, ohw);
                 if (g.Is2x2 && divisorOverride <= 0) Avg2x2(xp, yp, g);
+                else if (g.Is2x2Ceil && divisorOverride <= 0) Avg2x2Ceil(xp, yp, g);
                 else
                 {
                     rowSums ??= GC.AllocateUninitializedArray<float>(g.H * g.OW);
@@ -588,6 +594,47 @@ internal static class Pool
         }
     }
 
+    /// <summary>2x2 stride-2 average pooling in ceil mode on odd sizes (<see cref="PoolGeom.Is2x2Ceil"/>): each window
+    /// averages the cells it has inside the plane (PyTorch's divisor without padding), summed in row-major order.</summary>
+    static void Avg2x2Ceil(ReadOnlySpan<float> x, Span<float> y, PoolGeom g)
+    {
+        int w = g.W, o = 0;
+        for (int oh = 0; oh < g.OH; oh++)
+        {
+            int r0 = 2 * oh * w;
+            bool tall = 2 * oh + 1 < g.H;
+            for (int ow = 0; ow < g.OW; ow++, o++)
+            {
+                int c = r0 + 2 * ow;
+                bool wide = 2 * ow + 1 < w;
+                float sum = x[c];
+                if (wide) sum += x[c + 1];
+                if (tall) { sum += x[c + w]; if (wide) sum += x[c + w + 1]; }
+                y[o] = sum * (tall ? wide ? 0.25f : 0.5f : wide ? 0.5f : 1f);
+            }
+        }
+    }
+
+    /// <summary>Backward of <see cref="Avg2x2Ceil"/>: writes (not adds) every element, as the windows tile the plane.</summary>
+    static void AvgBack2x2Ceil(ReadOnlySpan<float> gy, Span<float> gx, PoolGeom g)
+    {
+        int w = g.W, o = 0;
+        for (int oh = 0; oh < g.OH; oh++)
+        {
+            int r0 = 2 * oh * w;
+            bool tall = 2 * oh + 1 < g.H;
+            for (int ow = 0; ow < g.OW; ow++, o++)
+            {
+                int c = r0 + 2 * ow;
+                bool wide = 2 * ow + 1 < w;
+                float v = gy[o] * (tall ? wide ? 0.25f : 0.5f : wide ? 0.5f : 1f);
+                gx[c] = v;
+                if (wide) gx[c + 1] = v;
+                if (tall) { gx[c + w] = v; if (wide) gx[c + w + 1] = v; }
+            }
+        }
+    }
+
     /// <summary>2x2 stride-2 average pooling of planes with 1, 2, 4 or 8 outputs, eight outputs of the whole tensor gathered at once (see <see cref="MaxTinyPlanes"/>).</summary>
     static bool AvgTinyPlanes(float[] x, int xOff, float[] y, PoolGeom g)
     {
@@ -617,7 +664,8 @@ internal static class Pool
         return true;
     }
 
-    /// <summary>gx (zeroed unless fullyWritten) receives each output gradient spread evenly over its window's counted cells.</summary>
+    /// <summary>gx (zeroed unless the windows tile the plane: 2x2 stride 2 on even sizes, or in ceil mode on odd ones)
+    /// receives each output gradient spread evenly over its window's counted cells.</summary>
     public static void AvgBackward(float[] gy, int gyOff, float[] gx, PoolGeom g, bool countIncludePad, int divisorOverride)
     {
         int hw = g.H * g.W, ohw = g.OH * g.OW;
@@ -628,6 +676,7 @@ internal static class Pool
                 var gp = gy.AsSpan(gyOff + p * ohw, ohw);
                 var xp = gx.AsSpan(p * hw, hw);
                 if (g.Is2x2 && divisorOverride <= 0 && g.OH * 2 == g.H && g.OW * 2 == g.W) AvgBack2x2(gp, xp, g);
+                else if (g.Is2x2Ceil && divisorOverride <= 0) AvgBack2x2Ceil(gp, xp, g);
                 else
                 {
                     int o = 0;

@@ -98,7 +98,7 @@ public static partial class F
         Tensor.Record(yt, "AvgPool2d", x4, gy =>
         {
             var gc = gy.Contiguous();
-            bool tiles = g.Is2x2 && div == 0 && g.OH * 2 == g.H && g.OW * 2 == g.W;
+            bool tiles = div == 0 && (g.Is2x2 && g.OH * 2 == g.H && g.OW * 2 == g.W || g.Is2x2Ceil);
             var gx = tiles ? GC.AllocateUninitializedArray<float>(g.Planes * g.H * g.W) : new float[g.Planes * g.H * g.W];
             if (gx.Length > 0) Pool.AvgBackward(gc.Storage.Floats!, gc._offset, gx, g, countIncludePad, div);
             return Tensor.Wrap(gx, x4._shape);
