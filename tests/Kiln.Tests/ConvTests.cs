@@ -174,6 +174,8 @@ public sealed class ConvTests
             new(3, 6, 12, 9, 7, 3, 3, Ph: 2, Pw: 2, Dh: 2, Dw: 2),           // dilation, 7 wide
             new(2, 4, 8, 5, 10, 2, 5, Ph: 0, Pw: 2),                         // no row padding, 40 outputs: one full strip and a partial one
             new(1, 8, 16, 11, 9, 5, 3, Ph: 2, Pw: 1),                        // tall kernel: strips skip the taps above and below the image
+            new(2, 4, 8, 6, 20, 3, 3),                                     // rows narrower than the input's (18 of 20): the last positions of each row dropped
+            new(1, 5, 16, 9, 24, 3, 3, Ph: 1, Pw: 1, Dh: 2, Dw: 2),          // ... with dilation (22 of 24)
             new(3, 6, 4, 6, 15, 2, 3),                                     // no padding: input gradient padded by k-1
             new(1, 8, 8, 7, 14, 3, 3, Ph: 3, Pw: 3),                        // padding beyond d(k-1): the input gradient falls back
             new(5, 4, 32, 9, 17, 3, 2, Ph: 1, Dw: 2),                       // direct weight gradient: four 8-channel blocks, 15 wide

@@ -6,9 +6,9 @@ namespace Kiln.Kernels;
 
 /// <summary>
 /// Direct convolution (no im2col): for 8 output channels, a strip of 32 outputs stays in 16 Vector512 accumulators while
-/// the loop runs over every input channel and kernel tap (two input loads and eight weight broadcasts feed 16 FMAs). When
-/// output rows are as wide as the input's (a "same" convolution), strips run over the flattened output across row ends
-/// (<see cref="Wrapped"/>); otherwise a strip is 32 outputs of one row. With Vector256 only (AVX2, 16 registers) blocks are 4 output channels and a strip is 24
+/// the loop runs over every input channel and kernel tap (two input loads and eight weight broadcasts feed 16 FMAs);
+/// strips run over the flattened output across row ends (<see cref="Wrapped"/>). With Vector256 only (AVX2, 16
+/// registers) blocks are 4 output channels and a strip is 24
 /// outputs of the row-major padded plane (three input loads and four broadcasts feed 12 accumulators): strips run across
 /// row ends, and the outputs that land in the padding columns are computed and dropped, so a 14-wide row wastes 2 of 16
 /// lanes instead of 10 of 24; stride-2 layers run the same kernels on the image split into its four phase planes (see
@@ -24,27 +24,27 @@ internal static unsafe class ConvDirect
     /// <summary>Output channels per block of packed weights (declared after <see cref="Wide"/>: static fields initialise in order).</summary>
     static readonly int CoBlock = Wide ? 8 : 4;
 
-    /// <summary>Outputs per Vector512 strip: two vectors of 16 within a row (AVX2's strips are 24 across the padded plane).</summary>
+    /// <summary>Outputs per Vector512 strip: two vectors of 16 (AVX2's strips are 24).</summary>
     const int Strip = 32;
 
     /// <summary>Zeroed floats after the padded image: strips read up to a strip past the last output (discarded lanes).</summary>
     const int Slack = 48;
 
-    /// <summary>Whether the direct forward (and stride-1 input gradient) applies: Vector512 with stride 1, on the
-    /// <see cref="Wrapped"/> layout when output rows are as wide as the input's (any width) and otherwise with rows of at
-    /// least <see cref="MinWidthWide"/>; or AVX2 with stride 1 or 2 (the same in both directions) and rows of at least
-    /// <see cref="MinWidth"/>; one group, and more than one tap (a 1x1 layer is a plain matrix product). Measured on the
-    /// wrapped layout (Zen 4, 2 threads, batch 256, GFLOPS forward / input gradient, 2026-12-03): model4's 2a (32->64,
-    /// 14x14) 152 / 152 against 136 / 134 on the im2col / channels-last paths, 16->32 at 7x7 122 / 130 against 81 / 96,
-    /// 8->16 at 14x14 119 / 129 against 71 / 54.</summary>
-    internal static bool Applies(in ConvShape s) => Fits(s, Wide ? Wrapped.Fits(s) ? 1 : MinWidthWide : s.Sh == 1 ? MinWidth : MinWidth2);
+    /// <summary>Whether the direct forward (and stride-1 input gradient) applies: Vector512 with stride 1 (the
+    /// <see cref="Wrapped"/> layout) with output rows at least as wide as the input's, or at least <see cref="MinWidthWide"/>
+    /// wide; or AVX2 with stride 1 or 2 (the same in both directions) and rows of at least <see cref="MinWidth"/>; one
+    /// group, and more than one tap (a 1x1 layer is a plain matrix product). Measured on the wrapped layout (Zen 4, 2
+    /// threads, batch 256, GFLOPS forward / input gradient, 2026-12-03): model4's 2a (32->64, 14x14) 152 / 152 against 136 /
+    /// 134 on the im2col / channels-last paths, 16->32 at 7x7 122 / 130 against 81 / 96, 8->16 at 14x14 119 / 129 against
+    /// 71 / 54.</summary>
+    internal static bool Applies(in ConvShape s) => Fits(s, Wide ? s.Ow >= s.W ? 1 : MinWidthWide : s.Sh == 1 ? MinWidth : MinWidth2);
 
     static bool Fits(in ConvShape s, int minWidth) => Eligible(s) && s.Cs >= CoBlock && s.Ow >= minWidth;
 
     /// <summary>
-    /// Narrowest output rows for the Vector512 forward and input gradient off the <see cref="Wrapped"/> layout (output rows
-    /// narrower than the input's), where strips stay within a row: half a 32-wide strip. The weight gradient keeps
-    /// <see cref="MinWidthWideWeightGrad"/>.
+    /// Narrowest output rows for the Vector512 forward and input gradient when they are narrower than the input's (no or
+    /// little padding): positions ox ≥ Ow of each row of the <see cref="Wrapped"/> layout are computed and dropped, a
+    /// fraction (W − Ow) / W of the lanes. The weight gradient keeps <see cref="MinWidthWideWeightGrad"/>.
     /// </summary>
     internal const int MinWidthWide = 16;
 
@@ -95,13 +95,12 @@ internal static unsafe class ConvDirect
     {
         var g = new Flat(s);
         var wr = new Wrapped(s);
-        bool wrapped = Wide && Wrapped.Fits(s);
         fixed (float* pw = packed)
         {
             float* wpk = pw;
             Threading.For(n, i =>
             {
-                if (wrapped)
+                if (Wide)
                 {
                     float* buf = Conv.Workspace.Get(0, 0, wr.Floats(s)).Pad;
                     wr.Fill(big + (long)i * s.BigSize, s, buf);
@@ -110,8 +109,7 @@ internal static unsafe class ConvDirect
                 }
                 float* pad = Conv.Workspace.Get(0, 0, g.Floats(s.Cb)).Pad;
                 g.Fill(big + (long)i * s.BigSize, s, pad);
-                if (Wide) Image(s, g.Hp, g.Wp, pad, wpk, bias, small + (long)i * s.SmallSize);
-                else ImageFlat(s, g, pad, wpk, bias, small + (long)i * s.SmallSize);
+                ImageFlat(s, g, pad, wpk, bias, small + (long)i * s.SmallSize);
             }, (long)s.Cs * s.K * s.L * n >= 1L << 18 ? 0 : 1);
         }
     }
@@ -183,28 +181,32 @@ internal static unsafe class ConvDirect
     }
 
     /// <summary>
-    /// The Vector512 layout for "same"-width layers (Ow = W, stride 1): each input channel's rows stay W wide, with Ph zero
-    /// rows above and below and a margin before and after, so output position p = oy·Ow + ox reads tap (ki, kj) at
-    /// p + ki·Dh·W + kj·Dw − Pw: one offset for the whole image. Strips of 32 run over the flattened output and cross row
+    /// The Vector512 layout of stride-1 layers: each input channel's rows are R = max(W, Ow) floats apart (zeros after the
+    /// W pixels), with Ph zero rows above and below and a margin before and after, so output position q = oy·R + ox reads
+    /// tap (ki, kj) at q + ki·Dh·R + kj·Dw − Pw: one offset for the whole image. Strips of 32 run over q and cross row
     /// ends instead of wasting the lanes past the end of each row (a 28-wide row filled 28 of 32 lanes, a 14-wide one 14);
     /// the lanes whose tap column falls outside the image (they would read the neighbouring row) are zeroed by a mask per
-    /// kernel column.
+    /// kernel column, and when Ow &lt; W the positions ox ≥ Ow are computed and dropped. In a "same" convolution (Ow = W)
+    /// q is the output's own flat index.
     /// </summary>
     readonly struct Wrapped
     {
         /// <summary>Zeroed floats before the first row of a channel (≥ Pw: the first strip's leftmost taps read there).</summary>
         public readonly int Lead;
+        /// <summary>Row stride R = max(W, Ow).</summary>
+        public readonly int R;
         /// <summary>Floats per input channel.</summary>
         public readonly long CiStride;
 
         public Wrapped(in ConvShape s)
         {
             Lead = (s.Pw + 15) & ~15;
-            CiStride = Lead + (long)(s.H + 2 * s.Ph) * s.W;
+            R = Math.Max(s.W, s.Ow);
+            CiStride = Lead + (long)(s.H + 2 * s.Ph) * R;
         }
 
-        /// <summary>Whether the layout applies: stride 1 and output rows as wide as the input's.</summary>
-        public static bool Fits(in ConvShape s) => s.Sh == 1 && s.Sw == 1 && s.Ow == s.W;
+        /// <summary>Positions q of the flattened output up to the last real one.</summary>
+        public int Positions(in ConvShape s) => (s.Oh - 1) * R + s.Ow;
 
         /// <summary>Floats of the buffer, with zeroed slack after the last channel (the last strip reads past the image).</summary>
         public long Floats(in ConvShape s) => s.Cb * CiStride + Slack + s.Pw;
@@ -212,39 +214,46 @@ internal static unsafe class ConvDirect
         /// <summary>Writes image x [Cb, H, W] into buf in this layout.</summary>
         public void Fill(float* x, in ConvShape s, float* buf)
         {
-            int hw = s.H * s.W, edge = s.Ph * s.W;
+            int hw = s.H * s.W, edge = s.Ph * R;
             for (int ci = 0; ci < s.Cb; ci++)
             {
-                float* dst = buf + ci * CiStride;
+                float* dst = buf + ci * CiStride, src = x + (nint)ci * hw;
                 new Span<float>(dst, Lead + edge).Clear();
-                new ReadOnlySpan<float>(x + (nint)ci * hw, hw).CopyTo(new Span<float>(dst + Lead + edge, hw));
-                new Span<float>(dst + Lead + edge + hw, edge).Clear();
+                if (R == s.W) new ReadOnlySpan<float>(src, hw).CopyTo(new Span<float>(dst + Lead + edge, hw));
+                else
+                    for (int y = 0; y < s.H; y++)
+                    {
+                        float* row = dst + Lead + edge + (nint)y * R;
+                        new ReadOnlySpan<float>(src + (nint)y * s.W, s.W).CopyTo(new Span<float>(row, s.W));
+                        new Span<float>(row + s.W, R - s.W).Clear();
+                    }
+                new Span<float>(dst + Lead + edge + (nint)s.H * R, edge).Clear();
             }
             new Span<float>(buf + s.Cb * CiStride, Slack + s.Pw).Clear();
         }
     }
 
-    /// <summary>One image on the <see cref="Wrapped"/> layout: every 8-channel block and 32-position strip of the flattened
-    /// output. Kernel rows that read only padding rows for every position of a strip are skipped.</summary>
+    /// <summary>One image on the <see cref="Wrapped"/> layout: every 32-position strip and 8-channel block. Kernel rows
+    /// that read only padding rows for every position of a strip are skipped.</summary>
     static void ImageWrapped(in ConvShape s, in Wrapped g, float* buf, float* wpk, float* bias, float* y)
     {
-        int blocks = (s.Cs + CoBlock - 1) / CoBlock, kk = s.Kh * s.Kw, l = s.L;
+        int blocks = (s.Cs + CoBlock - 1) / CoBlock, kk = s.Kh * s.Kw, l = s.L, r = g.R, positions = g.Positions(s);
         float* tile = stackalloc float[8 * Strip];
         var masks = stackalloc Vector512<float>[2 * s.Kw];
         var iota = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-        for (int p0 = 0; p0 < l; p0 += Strip)
+        for (int q0 = 0; q0 < positions; q0 += Strip)
         {
-            int cols = Math.Min(Strip, l - p0);
-            int oyFirst = p0 / s.Ow, oyLast = (p0 + cols - 1) / s.Ow, kiLo = 0, kiHi = s.Kh;
+            int cols = Math.Min(Strip, positions - q0);
+            int oyFirst = q0 / r, oyLast = (q0 + cols - 1) / r, kiLo = 0, kiHi = s.Kh;
             // tap row ki reads input row oy + ki·Dh − Ph
             while (kiLo < kiHi && oyLast + kiLo * s.Dh < s.Ph) kiLo++;
             while (kiHi > kiLo && oyFirst + (kiHi - 1) * s.Dh - s.Ph >= s.H) kiHi--;
             // lane masks: tap column kj of output column ox reads input column ox + kj·Dw − Pw
             for (int v = 0; v < 2; v++)
             {
-                var ox = Vector512.Create(p0 % s.Ow + 16 * v) + iota;
-                var wv = Vector512.Create(s.Ow);
-                for (int k = 0; k <= 31 / s.Ow; k++) ox -= Vector512.GreaterThanOrEqual(ox, wv) & wv;
+                var ox = Vector512.Create(q0 % r + 16 * v) + iota;
+                var rv = Vector512.Create(r);
+                for (int k = 0; k <= 31 / r; k++) ox -= Vector512.GreaterThanOrEqual(ox, rv) & rv;
                 for (int kj = 0; kj < s.Kw; kj++)
                 {
                     var c = ox + Vector512.Create(kj * s.Dw - s.Pw);
@@ -254,32 +263,36 @@ internal static unsafe class ConvDirect
             for (int b = 0; b < blocks; b++)
             {
                 int co0 = b * CoBlock, rows = Math.Min(CoBlock, s.Cs - co0);
-                Strip8Wrapped(s, g, buf + g.Lead + p0 - s.Pw, wpk + (nint)b * s.Cb * kk * CoBlock, kiLo, kiHi, masks, tile);
-                for (int r = 0; r < rows; r++)
+                Strip8Wrapped(s, g, buf + g.Lead + q0 - s.Pw, wpk + (nint)b * s.Cb * kk * CoBlock, kiLo, kiHi, masks, tile);
+                for (int row = 0; row < rows; row++)
                 {
-                    float* dst = y + (nint)(co0 + r) * l + p0, src = tile + r * Strip;
-                    float add = bias == null ? 0f : bias[co0 + r];
-                    if (cols == Strip)
+                    float* dst = y + (nint)(co0 + row) * l, src = tile + row * Strip;
+                    float add = bias == null ? 0f : bias[co0 + row];
+                    if (r == s.Ow && cols == Strip)
                     {
                         var vb = Vector512.Create(add);
-                        (Vector512.Load(src) + vb).Store(dst);
-                        (Vector512.Load(src + 16) + vb).Store(dst + 16);
+                        (Vector512.Load(src) + vb).Store(dst + q0);
+                        (Vector512.Load(src + 16) + vb).Store(dst + q0 + 16);
                     }
                     else
-                        for (int j = 0; j < cols; j++) dst[j] = src[j] + add;
+                        for (int j = 0, oy = q0 / r, ox = q0 - oy * r; j < cols; j++)
+                        {
+                            if (ox < s.Ow) dst[oy * s.Ow + ox] = src[j] + add;
+                            if (++ox == r) { ox = 0; oy++; }
+                        }
                 }
             }
         }
     }
 
-    /// <summary>tile[r, 0..32) = Σ_{ci, kiLo ≤ ki &lt; kiHi, kj} w[r, ci, ki, kj] · (x0[ci·CiStride + ki·Dh·W + kj·Dw + (0..32)]
+    /// <summary>tile[r, 0..32) = Σ_{ci, kiLo ≤ ki &lt; kiHi, kj} w[r, ci, ki, kj] · (x0[ci·CiStride + ki·Dh·R + kj·Dw + (0..32)]
     /// masked by kernel column kj), x0 = the strip's first output position shifted left by Pw.</summary>
     static void Strip8Wrapped(in ConvShape s, in Wrapped g, float* x0, float* wb, int kiLo, int kiHi, Vector512<float>* masks, float* tile)
     {
         Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default, a30 = default, a31 = default;
         Vector512<float> a40 = default, a41 = default, a50 = default, a51 = default, a60 = default, a61 = default, a70 = default, a71 = default;
         int kh = s.Kh, kw = s.Kw, dw = s.Dw;
-        nint rowStep = (nint)s.Dh * s.W, ciStride = (nint)g.CiStride;
+        nint rowStep = (nint)s.Dh * g.R, ciStride = (nint)g.CiStride;
         for (int ci = 0; ci < s.Cb; ci++)
         {
             float* w = wb + ((nint)ci * kh + kiLo) * kw * CoBlock;
@@ -291,66 +304,6 @@ internal static unsafe class ConvDirect
                 {
                     var v0 = Vector512.Load(row) & m[0];
                     var v1 = Vector512.Load(row + 16) & m[1];
-                    var b = Vector512.Create(w[0]); a00 = Vector512.FusedMultiplyAdd(b, v0, a00); a01 = Vector512.FusedMultiplyAdd(b, v1, a01);
-                    b = Vector512.Create(w[1]); a10 = Vector512.FusedMultiplyAdd(b, v0, a10); a11 = Vector512.FusedMultiplyAdd(b, v1, a11);
-                    b = Vector512.Create(w[2]); a20 = Vector512.FusedMultiplyAdd(b, v0, a20); a21 = Vector512.FusedMultiplyAdd(b, v1, a21);
-                    b = Vector512.Create(w[3]); a30 = Vector512.FusedMultiplyAdd(b, v0, a30); a31 = Vector512.FusedMultiplyAdd(b, v1, a31);
-                    b = Vector512.Create(w[4]); a40 = Vector512.FusedMultiplyAdd(b, v0, a40); a41 = Vector512.FusedMultiplyAdd(b, v1, a41);
-                    b = Vector512.Create(w[5]); a50 = Vector512.FusedMultiplyAdd(b, v0, a50); a51 = Vector512.FusedMultiplyAdd(b, v1, a51);
-                    b = Vector512.Create(w[6]); a60 = Vector512.FusedMultiplyAdd(b, v0, a60); a61 = Vector512.FusedMultiplyAdd(b, v1, a61);
-                    b = Vector512.Create(w[7]); a70 = Vector512.FusedMultiplyAdd(b, v0, a70); a71 = Vector512.FusedMultiplyAdd(b, v1, a71);
-                }
-            }
-        }
-        a00.Store(tile); a01.Store(tile + 16); a10.Store(tile + 32); a11.Store(tile + 48);
-        a20.Store(tile + 64); a21.Store(tile + 80); a30.Store(tile + 96); a31.Store(tile + 112);
-        a40.Store(tile + 128); a41.Store(tile + 144); a50.Store(tile + 160); a51.Store(tile + 176);
-        a60.Store(tile + 192); a61.Store(tile + 208); a70.Store(tile + 224); a71.Store(tile + 240);
-    }
-
-    /// <summary>One image: every 8-channel block, output row and 32-wide strip.</summary>
-    static void Image(in ConvShape s, int hp, int wp, float* pad, float* wpk, float* bias, float* y)
-    {
-        int blocks = (s.Cs + CoBlock - 1) / CoBlock, kk = s.Kh * s.Kw, l = s.L;
-        float* tile = stackalloc float[8 * 32];
-        for (int b = 0; b < blocks; b++)
-        {
-            int co0 = b * CoBlock, rows = Math.Min(CoBlock, s.Cs - co0);
-            float* wb = wpk + (nint)b * s.Cb * kk * CoBlock;
-            for (int oy = 0; oy < s.Oh; oy++)
-                for (int ox0 = 0; ox0 < s.Ow; ox0 += Strip)
-                {
-                    Strip8(s, hp, wp, pad + (nint)oy * wp + ox0, wb, tile);
-                    int cols = Math.Min(Strip, s.Ow - ox0);
-                    for (int r = 0; r < rows; r++)
-                    {
-                        float* dst = y + (nint)(co0 + r) * l + (nint)oy * s.Ow + ox0;
-                        float add = bias == null ? 0f : bias[co0 + r];
-                        float* src = tile + r * Strip;
-                        for (int j = 0; j < cols; j++) dst[j] = src[j] + add;
-                    }
-                }
-        }
-    }
-
-    /// <summary>tile[r, 0..32) = Σ_{ci, ki, kj} w[r, ci, ki, kj] · pad[ci, ki*Dh + row, kj*Dw + col] for the strip starting at x0.</summary>
-    static void Strip8(in ConvShape s, int hp, int wp, float* x0, float* wb, float* tile)
-    {
-        Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default, a30 = default, a31 = default;
-        Vector512<float> a40 = default, a41 = default, a50 = default, a51 = default, a60 = default, a61 = default, a70 = default, a71 = default;
-        int kh = s.Kh, kw = s.Kw, dh = s.Dh, dw = s.Dw;
-        nint plane = (nint)hp * wp;
-        float* w = wb;
-        for (int ci = 0; ci < s.Cb; ci++)
-        {
-            float* xc = x0 + ci * plane;
-            for (int ki = 0; ki < kh; ki++)
-            {
-                float* row = xc + (nint)ki * dh * wp;
-                for (int kj = 0; kj < kw; kj++, w += CoBlock)
-                {
-                    var v0 = Vector512.Load(row + kj * dw);
-                    var v1 = Vector512.Load(row + kj * dw + 16);
                     var b = Vector512.Create(w[0]); a00 = Vector512.FusedMultiplyAdd(b, v0, a00); a01 = Vector512.FusedMultiplyAdd(b, v1, a01);
                     b = Vector512.Create(w[1]); a10 = Vector512.FusedMultiplyAdd(b, v0, a10); a11 = Vector512.FusedMultiplyAdd(b, v1, a11);
                     b = Vector512.Create(w[2]); a20 = Vector512.FusedMultiplyAdd(b, v0, a20); a21 = Vector512.FusedMultiplyAdd(b, v1, a21);
@@ -437,7 +390,7 @@ internal static unsafe class ConvDirect
     /// (best), 2026-12-03): lesson 15's (d) 16->16 5x5 at 28x28 158 (180) against 150 (162); model4's 1a 16->32 at 28x28 160
     /// (178) against 124 (143); 2a 32->64 at 14x14 142 (179) against 142 (171); 8->16 at 14x14 136 against 45 (im2col);
     /// but 16->32 at 7x7 (49 positions, a quarter of the last vector wasted) 81 against 99 (im2col).</summary>
-    internal static bool WeightGradWrappedApplies(in ConvShape s) => Wide && Eligible(s) && Wrapped.Fits(s) && s.Cs % WgCo == 0 && s.L >= 64;
+    internal static bool WeightGradWrappedApplies(in ConvShape s) => Wide && Eligible(s) && s.Ow >= s.W && s.Cs % WgCo == 0 && s.L >= 64;
 
     /// <summary>Output channels × (input channel, kernel row) pairs per tile of <see cref="WgTile"/>: 24 accumulators.</summary>
     const int WgCo = 4, WgPairs = 6;
@@ -508,7 +461,7 @@ internal static unsafe class ConvDirect
                             for (int j = 0; j < WgPairs; j++)
                             {
                                 int pr = pb * WgPairs + Math.Min(j, np - 1), ci = pr / s.Kh, ki = pr % s.Kh; // missing pairs repeat the last
-                                offs[j] = (int)(ci * g.CiStride) + g.Lead + ki * s.Dh * s.W + kj * s.Dw - s.Pw;
+                                offs[j] = (int)(ci * g.CiStride) + g.Lead + ki * s.Dh * g.R + kj * s.Dw - s.Pw;
                             }
                             for (int co0 = 0; co0 < s.Cs; co0 += WgCo)
                                 WgTile(s, cnt, gf, buf, small + (long)i0 * s.SmallSize + (nint)co0 * l, offs, masks + (nint)kj * nvt, stage + co0 * 16,

@@ -596,27 +596,13 @@ internal static class Pool
 
     /// <summary>2x2 stride-2 average pooling in ceil mode on odd sizes (<see cref="PoolGeom.Is2x2Ceil"/>): each window
     /// averages the cells it has inside the plane (PyTorch's divisor without padding), summed in row-major order.</summary>
-    static void Avg2x2Ceil(ReadOnlySpan<float> x, Span<float> y, PoolGeom g)
-    {
-        int w = g.W, o = 0;
-        for (int oh = 0; oh < g.OH; oh++)
-        {
-            int r0 = 2 * oh * w;
-            bool tall = 2 * oh + 1 < g.H;
-            for (int ow = 0; ow < g.OW; ow++, o++)
-            {
-                int c = r0 + 2 * ow;
-                bool wide = 2 * ow + 1 < w;
-                float sum = x[c];
-                if (wide) sum += x[c + 1];
-                if (tall) { sum += x[c + w]; if (wide) sum += x[c + w + 1]; }
-                y[o] = sum * (tall ? wide ? 0.25f : 0.5f : wide ? 0.5f : 1f);
-            }
-        }
-    }
+    static void Avg2x2Ceil(ReadOnlySpan<float> x, Span<float> y, PoolGeom g) => Avg2x2CeilPass(x, y, g, backward: false);
 
     /// <summary>Backward of <see cref="Avg2x2Ceil"/>: writes (not adds) every element, as the windows tile the plane.</summary>
-    static void AvgBack2x2Ceil(ReadOnlySpan<float> gy, Span<float> gx, PoolGeom g)
+    static void AvgBack2x2Ceil(ReadOnlySpan<float> gy, Span<float> gx, PoolGeom g) => Avg2x2CeilPass(gy, gx, g, backward: true);
+
+    /// <summary>The window walk of both: forward src = x, dst = y; backward src = gy, dst = gx.</summary>
+    static void Avg2x2CeilPass(ReadOnlySpan<float> src, Span<float> dst, PoolGeom g, bool backward)
     {
         int w = g.W, o = 0;
         for (int oh = 0; oh < g.OH; oh++)
@@ -627,10 +613,21 @@ internal static class Pool
             {
                 int c = r0 + 2 * ow;
                 bool wide = 2 * ow + 1 < w;
-                float v = gy[o] * (tall ? wide ? 0.25f : 0.5f : wide ? 0.5f : 1f);
-                gx[c] = v;
-                if (wide) gx[c + 1] = v;
-                if (tall) { gx[c + w] = v; if (wide) gx[c + w + 1] = v; }
+                float f = tall ? wide ? 0.25f : 0.5f : wide ? 0.5f : 1f;
+                if (backward)
+                {
+                    float v = src[o] * f;
+                    dst[c] = v;
+                    if (wide) dst[c + 1] = v;
+                    if (tall) { dst[c + w] = v; if (wide) dst[c + w + 1] = v; }
+                }
+                else
+                {
+                    float sum = src[c];
+                    if (wide) sum += src[c + 1];
+                    if (tall) { sum += src[c + w]; if (wide) sum += src[c + w + 1]; }
+                    dst[o] = sum * f;
+                }
             }
         }
     }
