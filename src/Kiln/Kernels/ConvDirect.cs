@@ -211,6 +211,22 @@ internal static unsafe class ConvDirect
         /// <summary>Floats of the buffer, with zeroed slack after the last channel (the last strip reads past the image).</summary>
         public long Floats(in ConvShape s) => s.Cb * CiStride + Slack + s.Pw;
 
+        /// <summary>
+        /// For every kernel column kj, masks[kj·stride] = the lanes of positions q .. q + 15 whose tap column
+        /// ox + kj·Dw − Pw (ox = position mod R) lies inside the image and whose position is below limit.
+        /// </summary>
+        public void ColumnMasks(in ConvShape s, int q, int limit, Vector512<float>* masks, int stride)
+        {
+            var p = Vector512.Create(q) + Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            var ox = p - Vector512.Create(R) * (p / Vector512.Create(R));
+            var inside = Vector512.LessThan(p, Vector512.Create(limit));
+            for (int kj = 0; kj < s.Kw; kj++)
+            {
+                var c = ox + Vector512.Create(kj * s.Dw - s.Pw);
+                masks[kj * stride] = (inside & Vector512.GreaterThanOrEqual(c, Vector512<int>.Zero) & Vector512.LessThan(c, Vector512.Create(s.W))).AsSingle();
+            }
+        }
+
         /// <summary>Writes image x [Cb, H, W] into buf in this layout.</summary>
         public void Fill(float* x, in ConvShape s, float* buf)
         {
@@ -240,7 +256,6 @@ internal static unsafe class ConvDirect
         int blocks = (s.Cs + CoBlock - 1) / CoBlock, kk = s.Kh * s.Kw, l = s.L, r = g.R, positions = g.Positions(s);
         float* tile = stackalloc float[8 * Strip];
         var masks = stackalloc Vector512<float>[2 * s.Kw];
-        var iota = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         for (int q0 = 0; q0 < positions; q0 += Strip)
         {
             int cols = Math.Min(Strip, positions - q0);
@@ -248,18 +263,9 @@ internal static unsafe class ConvDirect
             // tap row ki reads input row oy + ki·Dh − Ph
             while (kiLo < kiHi && oyLast + kiLo * s.Dh < s.Ph) kiLo++;
             while (kiHi > kiLo && oyFirst + (kiHi - 1) * s.Dh - s.Ph >= s.H) kiHi--;
-            // lane masks: tap column kj of output column ox reads input column ox + kj·Dw − Pw
-            for (int v = 0; v < 2; v++)
-            {
-                var ox = Vector512.Create(q0 % r + 16 * v) + iota;
-                var rv = Vector512.Create(r);
-                for (int k = 0; k <= 31 / r; k++) ox -= Vector512.GreaterThanOrEqual(ox, rv) & rv;
-                for (int kj = 0; kj < s.Kw; kj++)
-                {
-                    var c = ox + Vector512.Create(kj * s.Dw - s.Pw);
-                    masks[2 * kj + v] = (Vector512.GreaterThanOrEqual(c, Vector512<int>.Zero) & Vector512.LessThan(c, Vector512.Create(s.W))).AsSingle();
-                }
-            }
+            // lane masks [kj][vector]: the lanes past the last position are dropped at the store, so no limit
+            g.ColumnMasks(s, q0, int.MaxValue, masks, 2);
+            g.ColumnMasks(s, q0 + 16, int.MaxValue, masks + 1, 2);
             for (int b = 0; b < blocks; b++)
             {
                 int co0 = b * CoBlock, rows = Math.Min(CoBlock, s.Cs - co0);
@@ -421,18 +427,7 @@ internal static unsafe class ConvDirect
         fixed (float* pm = maskArr)
         {
             var masks = (Vector512<float>*)pm;
-            var iota = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-            for (int v = 0; v < nvt; v++)
-            {
-                var p = Vector512.Create(16 * v) + iota;
-                var ox = p - Vector512.Create(s.Ow) * (p / Vector512.Create(s.Ow));
-                var inL = Vector512.LessThan(p, Vector512.Create(l));
-                for (int kj = 0; kj < s.Kw; kj++)
-                {
-                    var c = ox + Vector512.Create(kj * s.Dw - s.Pw);
-                    Vector512.Store((inL & Vector512.GreaterThanOrEqual(c, Vector512<int>.Zero) & Vector512.LessThan(c, Vector512.Create(s.W))).AsSingle(), pm + ((nint)kj * nvt + v) * 16);
-                }
-            }
+            for (int v = 0; v < nvt; v++) g.ColumnMasks(s, 16 * v, l, masks + v, nvt);   // R = Ow here: q is the output index
             Conv.InSlots(chunks, (long)s.Cs * s.K, s.Cs, dw, dbias, (c0, c1, sdw, sdb) =>
             {
                 new Span<float>(sdw, s.Cs * s.K).Clear();
