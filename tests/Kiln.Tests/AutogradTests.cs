@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Kiln.Tests;
 
 /// <summary>Autograd semantics as PyTorch has them: accumulation, graph lifetime, leaves, grad mode, in-place rules.</summary>
@@ -702,6 +703,176 @@ public sealed class TensorMemoryTests
             Assert.Equal(0f, big.Sum().Item() + big2.Sum().Item());
         }
         finally { TensorMemory.CollectEveryBytes = saved; }
+    }
+
+    /// <summary>Allocates a large tensor in a frame of its own, so no local of the test keeps it alive.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static WeakReference<float[]> DeadBuffer(int n)
+    {
+        var t = Tensor.Empty([n]);
+        t.Storage.Floats![0] = 42f;
+        return new WeakReference<float[]>(t.Storage.Floats!, trackResurrection: true);  // a short weak reference dies before resurrection
+    }
+
+    /// <summary>In a frame of its own: an <c>out</c> temporary in the test method could keep the array alive to its end.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static bool Alive(WeakReference<float[]> weak) => weak.TryGetTarget(out _);
+
+    static void CollectNow()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+    }
+
+    [Fact]
+    public void AnUnreachableLargeBufferIsHandedToTheNextTensorOfItsLengthZeroed()
+    {
+        long saved = TensorMemory.CollectEveryBytes;
+        try
+        {
+            TensorMemory.CollectEveryBytes = 0;          // collections only where this test asks
+            const int n = (1 << 18) + 13;                // a length nothing else in the suite uses
+            var weak = DeadBuffer(n);
+            CollectNow();
+            Assert.True(weak.TryGetTarget(out var kept), "the recycler should have kept the buffer");
+            long recycled = TensorMemory.RecycledBuffers;
+            var again = Tensor.Empty([n]);
+            Assert.Same(kept, again.Storage.Floats);
+            Assert.Equal(recycled + 1, TensorMemory.RecycledBuffers);
+            Assert.Equal(0f, again.Storage.Floats![0]);  // Empty promises zeros: the old 42 is gone
+            Assert.Equal(0f, again.Abs().Sum().Item());
+            var other = Tensor.Empty([n]);               // the only free one is taken: a fresh buffer
+            Assert.NotSame(kept, other.Storage.Floats);
+            GC.KeepAlive(again);
+        }
+        finally { TensorMemory.CollectEveryBytes = saved; }
+    }
+
+    [Fact]
+    public void ABufferStillReferencedByAnythingIsNeverHandedOut()
+    {
+        long saved = TensorMemory.CollectEveryBytes;
+        try
+        {
+            TensorMemory.CollectEveryBytes = 0;
+            const int n = (1 << 18) + 29;
+            var t = Tensor.Empty([n]);
+            float[] raw = t.Storage.Floats!;             // the tensor becomes garbage, its array does not
+            t = null;
+            CollectNow();
+            CollectNow();
+            var fresh = Tensor.Empty([n]);
+            Assert.NotSame(raw, fresh.Storage.Floats);
+            GC.KeepAlive(raw);
+            // A view keeps its storage, and so the buffer, alive: reusing it would alias two live tensors.
+            var baseTensor = Tensor.Empty([n]);
+            var view = baseTensor.Narrow(0, 1, 5);
+            float[] viewed = baseTensor.Storage.Floats!;
+            baseTensor = null;
+            CollectNow();
+            Assert.NotSame(viewed, Tensor.Empty([n]).Storage.Floats);
+            Assert.Same(viewed, view.Storage.Floats);
+        }
+        finally { TensorMemory.CollectEveryBytes = saved; }
+    }
+
+    [Fact]
+    public void AFreeBufferIsListedOnceAndComesBackAfterEachLife()
+    {
+        long saved = TensorMemory.CollectEveryBytes;
+        try
+        {
+            TensorMemory.CollectEveryBytes = 0;
+            const int n = (1 << 18) + 31;
+            var weak = DeadBuffer(n);
+            for (int i = 0; i < 3; i++) CollectNow();   // extra collections must not list it twice
+            Assert.True(weak.TryGetTarget(out var first));
+            var a = Tensor.Empty([n]);
+            var b = Tensor.Empty([n]);
+            Assert.Same(first, a.Storage.Floats);
+            Assert.NotSame(first, b.Storage.Floats);
+            first = null;
+            GC.KeepAlive(b);
+            a = null;                                    // second life over: back again
+            CollectNow();
+            Assert.True(weak.TryGetTarget(out var second));
+            Assert.Same(second, Tensor.Empty([n]).Storage.Floats);
+        }
+        finally { TensorMemory.CollectEveryBytes = saved; }
+    }
+
+    [Fact]
+    public void ALongRunOfNewLengthsSendsOldFreeBuffersBackToTheRuntime()
+    {
+        long saved = TensorMemory.CollectEveryBytes;
+        try
+        {
+            TensorMemory.CollectEveryBytes = 1;          // a collection at every large allocation
+            long keepFree = TensorMemory.KeepFreeBytes;
+            TensorMemory.KeepFreeBytes = 0;              // first empty the free list other tests left
+            GC.KeepAlive(Tensor.Empty([(1 << 18) + 41]));
+            TensorMemory.KeepFreeBytes = keepFree;
+            Assert.Equal(0, TensorMemory.FreeBuffers.Count);
+            const int n = (1 << 18) + 43;
+            var weak = DeadBuffer(n);
+            var keep = new List<Tensor> { Tensor.Empty([(1 << 18) + 47]) };   // collects: the dead buffer is free now
+            keep.Add(Tensor.Empty([(1 << 18) + 53]));                         // and has waited a whole interval
+            Assert.True(Alive(weak), "the free buffer should still be kept");
+            // Workload changed: more than the 64 MiB streak of lengths nobody freed, all still alive.
+            for (int i = 0; i < 20; i++) keep.Add(Tensor.Empty([(1 << 20) + 59 + i]));
+            Assert.Equal(0, TensorMemory.FreeBuffers.Count);
+            CollectNow();
+            CollectNow();
+            Assert.False(Alive(weak), "a 80 MiB run of misses should have evicted the old free buffer");
+            GC.KeepAlive(keep);
+        }
+        finally { TensorMemory.CollectEveryBytes = saved; }
+    }
+
+    [Fact]
+    public void TrainingStepsReuseTheirBuffersAndGiveTheSameResults()
+    {
+        long saved = TensorMemory.CollectEveryBytes;
+        try
+        {
+            TensorMemory.CollectEveryBytes = 8L << 20;
+            Tensor Step(Kiln.Nn.Linear lin, Tensor x)
+            {
+                var loss = lin.Call(x).Relu().Sum();
+                loss.Backward();
+                return lin.Weight.Grad!.Clone();
+            }
+            var gen = new Generator(3);
+            var x = Tensor.Randn([1024, 300], gen);        // activations of 1024 x 400 floats: 1.6 MiB, recycled
+            var lin = new Kiln.Nn.Linear(300, 400, generator: new Generator(4));
+            var first = Step(lin, x);
+            long recycled = TensorMemory.RecycledBuffers;
+            for (int i = 0; i < 6; i++)
+            {
+                lin.ZeroGrad();
+                var again = Step(lin, x);
+                Assert.Equal(first.ToArray(), again.ToArray());   // bit for bit, whatever buffers were reused
+            }
+            Assert.True(TensorMemory.RecycledBuffers > recycled, "later steps should have reused freed buffers");
+        }
+        finally { TensorMemory.CollectEveryBytes = saved; }
+    }
+
+    [Fact]
+    public void RecyclingOffLeavesBuffersToTheRuntime()
+    {
+        long saved = TensorMemory.CollectEveryBytes;
+        try
+        {
+            TensorMemory.CollectEveryBytes = 0;
+            TensorMemory.RecycleBuffers = false;
+            const int n = (1 << 18) + 37;
+            var weak = DeadBuffer(n);
+            CollectNow();
+            CollectNow();
+            Assert.False(Alive(weak), "with recycling off the runtime should have freed the buffer");
+        }
+        finally { TensorMemory.CollectEveryBytes = saved; TensorMemory.RecycleBuffers = true; }
     }
 
     [Fact]

@@ -30,11 +30,12 @@ internal static class BackwardEngine
     public static void Run(Tensor root, Tensor gradient, bool retainGraph)
     {
         using var _ = Autograd.NoGrad();
-        // Gradient buffers that something else may still hold; only a buffer seen nowhere else may become a leaf's Grad.
-        var claimed = new HashSet<Storage>(ReferenceEqualityComparer.Instance) { gradient.Storage };
+        // Gradient buffers that something else may still hold are claimed; only a buffer seen nowhere else may become a
+        // leaf's Grad.
+        Claim(gradient.Storage);
         if (root.GradFn == null)
         {
-            AccumulateLeaf(root, gradient, claimed);
+            AccumulateLeaf(root, gradient);
             return;
         }
         var order = TopologicalOrder(root.GradFn);
@@ -43,7 +44,7 @@ internal static class BackwardEngine
         {
             var node = order[i];
             if (!grads.Remove(node, out var g)) continue;
-            if (node.RetainedOutput is Tensor kept) AccumulateLeaf(kept, g, claimed, steal: false);
+            if (node.RetainedOutput is Tensor kept) AccumulateLeaf(kept, g, steal: false);
             var inputGrads = node.Apply(g);
             var inputs = node.Inputs;
             if (inputGrads.Length != inputs.Length)
@@ -57,21 +58,26 @@ internal static class BackwardEngine
                     throw new InvalidOperationException($"Backward: {node.Name} produced a gradient of shape {Shapes.Str(gi._shape)} for an input of shape {Shapes.Str(input._shape)}");
                 if (node.InputFns[k] is Node prev)
                 {
-                    claimed.Add(gi.Storage);
+                    Claim(gi.Storage);
                     grads[prev] = grads.TryGetValue(prev, out var acc) ? acc + gi : gi;
                 }
                 else
-                    AccumulateLeaf(input, gi, claimed);
+                    AccumulateLeaf(input, gi);
             }
             if (!retainGraph) node.Release();
         }
+        // The graph's activations and gradients are garbage now: recycle their buffers before the next forward asks.
+        if (!retainGraph) TensorMemory.OnGraphReleased();
     }
+
+    /// <summary>Marks a gradient buffer as seen; true if it had not been seen before (by this or any earlier pass).</summary>
+    static bool Claim(Storage s) => Interlocked.Exchange(ref s.GradClaimed, 1) == 0;
 
     /// <summary>
     /// Leaf gradients accumulate across Backward calls, in a buffer the leaf owns. A fresh, contiguous gradient that
     /// nothing else has seen becomes that buffer directly (no copy); anything shared is copied.
     /// </summary>
-    static void AccumulateLeaf(Tensor leaf, Tensor g, HashSet<Storage> claimed, bool steal = true)
+    static void AccumulateLeaf(Tensor leaf, Tensor g, bool steal = true)
     {
         if (leaf.Grad != null)
         {
@@ -79,12 +85,12 @@ internal static class BackwardEngine
             return;
         }
         bool owned = steal && g.DType == DType.Float32 && g._offset == 0 && g.IsContiguous && g.Storage.Length == g.Numel
-            && !g.RequiresGrad && claimed.Add(g.Storage);
+            && !g.RequiresGrad && Claim(g.Storage);
         if (owned) leaf.Grad = g;
         else
         {
             leaf.Grad = g.CopyContiguous();
-            claimed.Add(g.Storage);
+            Claim(g.Storage);
         }
     }
 

@@ -21,7 +21,7 @@ internal static class Norm
     /// <summary>Repeats per-channel values over S positions: [C] -> [C*S].</summary>
     static float[] Expand(ReadOnlySpan<float> perChannel, int s)
     {
-        var e = GC.AllocateUninitializedArray<float>(perChannel.Length * s);
+        var e = TensorMemory.NewFloats(perChannel.Length * s, zeroed: false);
         for (int c = 0; c < perChannel.Length; c++) e.AsSpan(c * s, s).Fill(perChannel[c]);
         return e;
     }
@@ -494,8 +494,8 @@ internal static class Norm
         Threading.For(chunks, q =>
         {
             int r0 = (int)((long)g.Rows * q / chunks), r1 = (int)((long)g.Rows * (q + 1) / chunks);
-            var xhat = GC.AllocateUninitializedArray<float>(len);
-            var gw = g.SegLen == 1 ? GC.AllocateUninitializedArray<float>(len) : null;
+            var xhat = TensorMemory.NewFloats(len, zeroed: false);
+            var gw = g.SegLen == 1 ? TensorMemory.NewFloats(len, zeroed: false) : null;
             var aw = wantParams ? new float[np] : null;
             var ab = wantParams ? new float[np] : null;
             for (int r = r0; r < r1; r++)

@@ -255,7 +255,7 @@ public static partial class F
     /// A new contiguous float32 tensor whose every element the kernel writes: allocated without zeroing (outputs here are
     /// megabytes at batch 256, and clearing them first cost as much as writing them).
     /// </summary>
-    static Tensor Written(int[] shape) => Tensor.Wrap(GC.AllocateUninitializedArray<float>(Shapes.Numel(shape, "convolution")), shape);
+    static Tensor Written(int[] shape) => Tensor.Wrap(TensorMemory.NewFloats(Shapes.Numel(shape, "convolution"), zeroed: false), shape);
 
     /// <summary>A contiguous float32 tensor with the same values (the tensor itself when it already is one).</summary>
     static Tensor Contiguous(Tensor t)

@@ -21,7 +21,7 @@ public static partial class F
                 throw new ArgumentException($"Embedding: index {idx[i]} at flat position {i} of indices {Shapes.Str(indices._shape)} is outside the {num} rows of weight {Shapes.Str(weight._shape)}");
         var wc = weight.Contiguous();
         var ws = wc.Storage.Floats!;
-        var y = GC.AllocateUninitializedArray<float>(idx.Length * dim);
+        var y = TensorMemory.NewFloats(idx.Length * dim, zeroed: false);
         for (int i = 0; i < idx.Length; i++) ws.AsSpan(wc._offset + idx[i] * dim, dim).CopyTo(y.AsSpan(i * dim, dim));
         int[] outShape = [.. indices._shape, dim];
         var yt = Tensor.Wrap(y, outShape);
@@ -29,7 +29,7 @@ public static partial class F
         {
             var gc = g.Contiguous();
             var gs = gc.Storage.Floats!;
-            var gw = new float[num * dim];
+            var gw = TensorMemory.NewFloats(num * dim, zeroed: true);
             for (int i = 0; i < idx.Length; i++)
             {
                 if (idx[i] == pad) continue;

@@ -87,7 +87,7 @@ public static partial class F
             scale[ch] = (w != null ? w[ch] : 1f) * invstd[ch];
             shift[ch] = (b != null ? b[ch] : 0f) - mean[ch] * scale[ch];
         }
-        var y = GC.AllocateUninitializedArray<float>(n * c * s);
+        var y = TensorMemory.NewFloats(n * c * s, zeroed: false);
         if (y.Length > 0) Norm.BatchApply(xs, xo, y, n, c, s, scale, shift);
         var yt = Tensor.Wrap(y, x._shape);
 
@@ -118,7 +118,7 @@ public static partial class F
                         d[ch] = (float)(-ac * sumG[ch] / m - bc * mean[ch]);
                     }
                 }
-                var dx = GC.AllocateUninitializedArray<float>(n * c * s);
+                var dx = TensorMemory.NewFloats(n * c * s, zeroed: false);
                 if (dx.Length > 0) Norm.BatchBackwardApply(gc.Storage.Floats!, gc._offset, xs, xo, dx, n, c, s, a, bb, d);
                 gx = Tensor.Wrap(dx, x._shape);
             }
@@ -151,7 +151,7 @@ public static partial class F
         var b = Floats(bias);
         var mean = new float[geom.Rows];
         var rstd = new float[geom.Rows];
-        var y = GC.AllocateUninitializedArray<float>(xc.Numel);
+        var y = TensorMemory.NewFloats(xc.Numel, zeroed: false);
         if (y.Length > 0) Norm.RowsForward(xs, xo, y, geom, w, b, eps, mean, rstd);
         var yt = Tensor.Wrap(y, x._shape);
         var inputs = new List<Tensor> { xc };
@@ -161,7 +161,7 @@ public static partial class F
         return Tensor.Record(yt, op, inputs.ToArray(), g =>
         {
             var gc = g.Contiguous();
-            var dx = xc.RequiresGrad ? GC.AllocateUninitializedArray<float>(xc.Numel) : null;
+            var dx = xc.RequiresGrad ? TensorMemory.NewFloats(xc.Numel, zeroed: false) : null;
             var dw = weight != null && weight.RequiresGrad ? new float[geom.Params] : null;
             var db = bias != null && bias.RequiresGrad ? new float[geom.Params] : null;
             if (xc.Numel > 0) Norm.RowsBackward(gc.Storage.Floats!, gc._offset, xs, xo, geom, w, mean, rstd, dx, dw, db);

@@ -25,13 +25,13 @@ public static partial class F
             throw new ArgumentException($"{op}: padding (left {pad.Left}, right {pad.Right}, top {pad.Top}, bottom {pad.Bottom}) of input {Shapes.Str(x4._shape)} gives an empty {oh}x{ow} output");
         if (replicate && (h == 0 || w == 0))
             throw new ArgumentException($"{op}: cannot replicate the edges of an empty input {Shapes.Str(x4._shape)}");
-        var y = GC.AllocateUninitializedArray<float>(planes * oh * ow);
+        var y = TensorMemory.NewFloats(planes * oh * ow, zeroed: false);
         if (y.Length > 0) Resample.PadForward(x4.Storage.Floats!, x4._offset, y, planes, h, w, pad.Left, pad.Top, oh, ow, replicate);
         var yt = Tensor.Wrap(y, n, c, oh, ow);
         Tensor.Record(yt, op, x4, g =>
         {
             var gc = g.Contiguous();
-            var gx = new float[planes * h * w];
+            var gx = TensorMemory.NewFloats(planes * h * w, zeroed: true);
             if (gx.Length > 0) Resample.PadBackward(gc.Storage.Floats!, gc._offset, gx, planes, h, w, pad.Left, pad.Top, oh, ow, replicate);
             return Tensor.Wrap(gx, x4._shape);
         });

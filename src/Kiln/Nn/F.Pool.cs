@@ -50,7 +50,7 @@ public static partial class F
         var g = PoolGeometry("MaxPool2d", x4, kernelSize.H, kernelSize.W, st.H, st.W, padding.H, padding.W, dilation.H, dilation.W, ceilMode);
         int[] outShape = [x4._shape[0], x4._shape[1], g.OH, g.OW];
         int nOut = g.Planes * g.OH * g.OW;
-        var y = GC.AllocateUninitializedArray<float>(nOut);
+        var y = TensorMemory.NewFloats(nOut, zeroed: false);
         var idx = GC.AllocateUninitializedArray<int>(nOut);
         if (nOut > 0) Pool.MaxForward(x4.Storage.Floats!, x4._offset, y, idx, g);
         var yt = Tensor.Wrap(y, outShape);
@@ -60,7 +60,7 @@ public static partial class F
         {
             if (!(g.Is2x2 && g.OH * 2 == g.H && g.OW * 2 == g.W)) return MaxScatter(gy, idx, x4._shape, g.Planes, inPlane, outPlane);
             var gc = gy.Contiguous();
-            var gx = GC.AllocateUninitializedArray<float>(g.Planes * inPlane);
+            var gx = TensorMemory.NewFloats(g.Planes * inPlane, zeroed: false);
             if (gx.Length > 0) Pool.MaxBackward2x2(gc.Storage.Floats!, gc._offset, idx, gx, g);
             return Tensor.Wrap(gx, x4._shape);
         });
@@ -70,7 +70,7 @@ public static partial class F
     static Tensor MaxScatter(Tensor gy, int[] idx, int[] inShape, int planes, int inPlane, int outPlane)
     {
         var gc = gy.Contiguous();
-        var gx = new float[planes * inPlane];
+        var gx = TensorMemory.NewFloats(planes * inPlane, zeroed: true);
         if (gx.Length > 0 && outPlane > 0) Pool.MaxBackward(gc.Storage.Floats!, gc._offset, idx, gx, planes, inPlane, outPlane);
         return Tensor.Wrap(gx, inShape);
     }
@@ -92,14 +92,14 @@ public static partial class F
         var st = stride ?? kernelSize;
         var g = PoolGeometry("AvgPool2d", x4, kernelSize.H, kernelSize.W, st.H, st.W, padding.H, padding.W, 1, 1, ceilMode);
         int[] outShape = [x4._shape[0], x4._shape[1], g.OH, g.OW];
-        var y = GC.AllocateUninitializedArray<float>(g.Planes * g.OH * g.OW);
+        var y = TensorMemory.NewFloats(g.Planes * g.OH * g.OW, zeroed: false);
         if (y.Length > 0) Pool.AvgForward(x4.Storage.Floats!, x4._offset, y, g, countIncludePad, div);
         var yt = Tensor.Wrap(y, outShape);
         Tensor.Record(yt, "AvgPool2d", x4, gy =>
         {
             var gc = gy.Contiguous();
             bool tiles = div == 0 && (g.Is2x2 && g.OH * 2 == g.H && g.OW * 2 == g.W || g.Is2x2Ceil);
-            var gx = tiles ? GC.AllocateUninitializedArray<float>(g.Planes * g.H * g.W) : new float[g.Planes * g.H * g.W];
+            var gx = TensorMemory.NewFloats(g.Planes * g.H * g.W, zeroed: !tiles);
             if (gx.Length > 0) Pool.AvgBackward(gc.Storage.Floats!, gc._offset, gx, g, countIncludePad, div);
             return Tensor.Wrap(gx, x4._shape);
         });
@@ -122,13 +122,13 @@ public static partial class F
         var (x4, unb) = As4d(x, "AdaptiveAvgPool2d");
         var (oh, ow) = AdaptiveSize("AdaptiveAvgPool2d", x4, outputSize.H, outputSize.W);
         int n = x4._shape[0], c = x4._shape[1], h = x4._shape[2], w = x4._shape[3], planes = n * c;
-        var y = GC.AllocateUninitializedArray<float>(planes * oh * ow);
+        var y = TensorMemory.NewFloats(planes * oh * ow, zeroed: false);
         if (y.Length > 0) Pool.AdaptiveAvgForward(x4.Storage.Floats!, x4._offset, y, planes, h, w, oh, ow);
         var yt = Tensor.Wrap(y, n, c, oh, ow);
         Tensor.Record(yt, "AdaptiveAvgPool2d", x4, gy =>
         {
             var gc = gy.Contiguous();
-            var gx = oh * ow == 1 ? GC.AllocateUninitializedArray<float>(planes * h * w) : new float[planes * h * w];
+            var gx = TensorMemory.NewFloats(planes * h * w, zeroed: oh * ow != 1);
             if (gx.Length > 0) Pool.AdaptiveAvgBackward(gc.Storage.Floats!, gc._offset, gx, planes, h, w, oh, ow);
             return Tensor.Wrap(gx, x4._shape);
         });
@@ -144,7 +144,7 @@ public static partial class F
         var (x4, unb) = As4d(x, "AdaptiveMaxPool2d");
         var (oh, ow) = AdaptiveSize("AdaptiveMaxPool2d", x4, outputSize.H, outputSize.W);
         int n = x4._shape[0], c = x4._shape[1], h = x4._shape[2], w = x4._shape[3], planes = n * c;
-        var y = GC.AllocateUninitializedArray<float>(planes * oh * ow);
+        var y = TensorMemory.NewFloats(planes * oh * ow, zeroed: false);
         var idx = GC.AllocateUninitializedArray<int>(planes * oh * ow);
         if (y.Length > 0) Pool.AdaptiveMaxForward(x4.Storage.Floats!, x4._offset, y, idx, planes, h, w, oh, ow);
         var yt = Tensor.Wrap(y, n, c, oh, ow);

@@ -37,7 +37,7 @@ public static partial class F
         if (oh <= 0 || ow <= 0 || h == 0 || w == 0)
             throw new ArgumentException($"{op}: cannot resize input {Shapes.Str(x4._shape)} to {oh}x{ow}");
         double? sfh = scaleFactor?.H, sfw = scaleFactor?.W;
-        var y = GC.AllocateUninitializedArray<float>(planes * oh * ow);
+        var y = TensorMemory.NewFloats(planes * oh * ow, zeroed: false);
         var xs = x4.Storage.Floats!;
         Tensor yt;
         if (mode == UpsampleMode.Nearest)
@@ -49,7 +49,7 @@ public static partial class F
             Tensor.Record(yt, "UpsampleNearest2d", x4, g =>
             {
                 var gc = g.Contiguous();
-                var gx = new float[planes * h * w];
+                var gx = TensorMemory.NewFloats(planes * h * w, zeroed: true);
                 Resample.NearestBackward(gc.Storage.Floats!, gc._offset, gx, planes, h, w, hi, wi);
                 return Tensor.Wrap(gx, x4._shape);
             });
@@ -63,7 +63,7 @@ public static partial class F
             Tensor.Record(yt, "UpsampleBilinear2d", x4, g =>
             {
                 var gc = g.Contiguous();
-                var gx = new float[planes * h * w];
+                var gx = TensorMemory.NewFloats(planes * h * w, zeroed: true);
                 Resample.BilinearBackward(gc.Storage.Floats!, gc._offset, gx, planes, h, w, ah, aw);
                 return Tensor.Wrap(gx, x4._shape);
             });

@@ -210,8 +210,8 @@ public static partial class F
         {
             var gv = g.Contiguous().ToArray();
             float scale = reduction == Reduction.Mean ? 1f / valid : 1f;
-            var gx = new float[n * c];
-            float[]? gq = targets.RequiresGrad ? new float[n * c] : null;
+            var gx = TensorMemory.NewFloats(n * c, zeroed: true);
+            float[]? gq = targets.RequiresGrad ? TensorMemory.NewFloats(n * c, zeroed: true) : null;
             Threading.ForRange(n, Math.Max(1, 8192 / Math.Max(c, 1)), (r0, r1) =>
             {
                 for (int i = r0; i < r1; i++)

@@ -24,6 +24,13 @@ public sealed class Storage
         TensorMemory.OnNewBuffer(data.Length);
     }
 
+    /// <summary>
+    /// 1 once a backward pass has passed this buffer along as a gradient (so it may be held elsewhere and must not become a
+    /// leaf's Grad without a copy); a flag on the storage rather than a set in the engine, so that the engine does not keep
+    /// every intermediate gradient alive until the pass ends.
+    /// </summary>
+    internal int GradClaimed;
+
     /// <summary>Number of elements held.</summary>
     public int Length => Floats?.Length ?? Ints!.Length;
 }

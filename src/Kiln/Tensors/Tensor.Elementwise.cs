@@ -29,7 +29,7 @@ public sealed partial class Tensor
             d = into;
             into.BumpVersion();
         }
-        else d = Empty(shape, intResult ? DType.Int32 : DType.Float32);
+        else d = Unfilled(shape, intResult ? DType.Int32 : DType.Float32);
         var sa = Shapes.BroadcastStrides(a._shape, a._strides, shape, op);
         var sb = Shapes.BroadcastStrides(b._shape, b._strides, shape, op);
         int[][] strides = [sa, sb, d._strides];
@@ -57,7 +57,7 @@ public sealed partial class Tensor
             if (into.DType != DType.Float32) throw new InvalidOperationException($"{op}: in-place op needs a float32 tensor, got {into.DType.Name()}");
             into.BumpVersion();
         }
-        var d = into ?? Empty(_shape);
+        var d = into ?? Unfilled(_shape);
         Strided.ForEachRow(_shape, [x._strides, d._strides], [x._offset, d._offset], new ElementwiseKernels.Unary<TOp> { X = x.Storage.Floats!, D = d.Storage.Floats! });
         return d;
     }
@@ -205,12 +205,12 @@ public sealed partial class Tensor
     internal Tensor LeakyReluShifted(float slope, float shift)
     {
         var xc = (DType == DType.Float32 ? this : Float()).Contiguous();
-        var y = Empty(xc._shape);
+        var y = Unfilled(xc._shape);
         Activations.LeakySub(xc.Storage.Floats!, xc._offset, y.Storage.Floats!, y.Numel, slope, shift);
         return Record(y, "LeakyRelu", this, g =>
         {
             var gc = g.Contiguous();
-            var d = Empty(gc._shape);
+            var d = Unfilled(gc._shape);
             Activations.LeakyGrad(gc.Storage.Floats!, gc._offset, xc.Storage.Floats!, xc._offset, d.Storage.Floats!, d.Numel, slope);
             return d;
         }, xc);
@@ -252,7 +252,7 @@ public sealed partial class Tensor
         bool ints = x.DType.IsIntegral() && y.DType.IsIntegral();
         var xx = ints || x.DType == DType.Float32 ? x : x.Float();
         var yy = ints || y.DType == DType.Float32 ? y : y.Float();
-        var d = Empty(shape, ints ? DType.Int32 : DType.Float32);
+        var d = Unfilled(shape, ints ? DType.Int32 : DType.Float32);
         int[][] st = [Shapes.BroadcastStrides(cond._shape, cond._strides, shape, op), Shapes.BroadcastStrides(xx._shape, xx._strides, shape, op),
             Shapes.BroadcastStrides(yy._shape, yy._strides, shape, op), d._strides];
         int[] offs = [cond._offset, xx._offset, yy._offset, 0];

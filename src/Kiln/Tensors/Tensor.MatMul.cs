@@ -129,7 +129,8 @@ public sealed partial class Tensor
         var outShape = new List<int>(batch);
         if (a.Dim > 1) outShape.Add(m);
         if (b.Dim > 1) outShape.Add(n);
-        var result = Empty([.. outShape]);
+        // GEMM overwrites C; only an empty inner dimension (k = 0) needs the zeros.
+        var result = k == 0 ? Empty([.. outShape]) : Unfilled([.. outShape]);
         int batches = Shapes.Numel(batch, op);
         // Empty products (k = 0 gives zeros) return before touching storage: an empty view's offset may lie past its buffer.
         if (batches == 0 || m == 0 || n == 0 || k == 0) return result;

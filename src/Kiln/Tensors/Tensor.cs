@@ -25,12 +25,23 @@ public sealed partial class Tensor
         DType = dtype;
     }
 
-    /// <summary>A new contiguous tensor over a fresh zeroed buffer.</summary>
+    /// <summary>A new contiguous tensor over a zeroed buffer (large float buffers may be recycled: <see cref="TensorMemory"/>).</summary>
     internal static Tensor Empty(int[] shape, DType dtype = DType.Float32)
     {
         int n = Shapes.Numel(shape, "Empty");
-        var storage = dtype == DType.Float32 ? new Storage(new float[n]) : new Storage(new int[n]);
+        var storage = dtype == DType.Float32 ? new Storage(TensorMemory.NewFloats(n, zeroed: true)) : new Storage(new int[n]);
         return new Tensor(storage, (int[])shape.Clone(), Shapes.ContiguousStrides(shape), 0, dtype);
+    }
+
+    /// <summary>
+    /// A new contiguous tensor whose contents are unspecified, for kernels that write every element (no zero-filling pass);
+    /// integer and bool tensors are zeroed as by <see cref="Empty"/>.
+    /// </summary>
+    internal static Tensor Unfilled(int[] shape, DType dtype = DType.Float32)
+    {
+        if (dtype != DType.Float32) return Empty(shape, dtype);
+        int n = Shapes.Numel(shape, "Empty");
+        return new Tensor(new Storage(TensorMemory.NewFloats(n, zeroed: false)), (int[])shape.Clone(), Shapes.ContiguousStrides(shape), 0, dtype);
     }
 
     /// <summary>Wraps a flat float buffer (not copied) as a contiguous tensor of the given shape.</summary>
@@ -126,7 +137,7 @@ public sealed partial class Tensor
     /// <summary>A contiguous copy, not recorded for autograd.</summary>
     internal Tensor CopyContiguous()
     {
-        var r = Empty(_shape, DType);
+        var r = Unfilled(_shape, DType);
         CopyStrided(this, r);
         return r;
     }
@@ -150,7 +161,7 @@ public sealed partial class Tensor
         if (dtype == DType) return this;
         // Compare rather than convert: truncating first would turn 0.5 and NaN into 0 (false).
         if (dtype == DType.Bool) return Ne(0f);
-        var r = Empty(_shape, dtype);
+        var r = Unfilled(_shape, dtype);
         CopyStrided(this, r);
         return r;
     }
