@@ -386,7 +386,7 @@ static class EpochBench
     }
 
     // The resident set now, then VmHWM reset to it (Linux: writing 5 to clear_refs), so the peak read later is this phase's.
-    static (double RssMiB, bool Reset) ResetPeak()
+    internal static (double RssMiB, bool Reset) ResetPeak()
     {
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         bool reset;
@@ -396,7 +396,7 @@ static class EpochBench
     }
 
     // A memory line of /proc/self/status ("VmHWM:   320472 kB") in MiB; NaN where there is none.
-    static double Status(string key)
+    internal static double Status(string key)
     {
         try
         {

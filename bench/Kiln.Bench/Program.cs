@@ -51,6 +51,8 @@ for (int i = 0; i < rest.Length; i++)
         case "--limit": limit = int.Parse(rest[++i]); break;
         case "--side": side = rest[++i]; break; // epoch-side only
         case "--collect-every": Kiln.TensorMemory.CollectEveryBytes = long.Parse(rest[++i]) << 20; break; // MiB, experiments
+        case "--keep-free": Kiln.TensorMemory.KeepFreeBytes = long.Parse(rest[++i]) << 20; break; // MiB, experiments
+        case "--no-recycle": Kiln.TensorMemory.RecycleBuffers = false; break;
         case "--conv-columns": Kiln.Kernels.Conv.TargetColumns = int.Parse(rest[++i]); break; // tuning experiments
         case "--batched-chunk": Kiln.Kernels.ConvBatched.ChunkImages = int.Parse(rest[++i]); break; // tuning experiments
         case "--batched-maxpos": Kiln.Kernels.ConvBatched.MaxPositions = int.Parse(rest[++i]); Kiln.Kernels.ConvBatched.MaxInputPositions = 4 * Kiln.Kernels.ConvBatched.MaxPositions; break; // tuning experiments

@@ -32,6 +32,8 @@ static class TrainProfile
         int kilnGcs = 0;
         double ce = 0, backward = 0, step = 0, zero = 0, item = 0, total = 0;
         long faults = 0;
+        double sysCpu = 0, allCpu = 0;
+        long recycled = 0, runtimeAlloc = 0;
         double f = Stopwatch.Frequency;
         // Forward per kind of leaf layer: each leaf's forward hook stamps the clock; a leaf is charged the time since the
         // previous stamp (so the residual add in a ResBlock is charged to the activation that follows it).
@@ -51,7 +53,11 @@ static class TrainProfile
         for (int s = 0; s < steps + 2; s++)
         {
             bool timed = s >= 2;
-            long f0 = MinorFaults(), t0 = Stopwatch.GetTimestamp(), t = t0;
+            if (s == 2) EpochBench.ResetPeak();
+            var (f0, sys0) = MlpBench.ProcStat();
+            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+            long recycled0 = TensorMemory.RecycledBuffers, alloc0 = GC.GetTotalAllocatedBytes(precise: true);
+            long t0 = Stopwatch.GetTimestamp(), t = t0;
             var pause0 = GC.GetTotalPauseDuration();
             int kilnGcs0 = TensorMemory.Collections;
             timing = timed;
@@ -78,7 +84,12 @@ static class TrainProfile
             if (!timed) continue;
             ce += (t1 - t) / f; backward += (t2 - t1) / f; step += (t4 - t2) / f;
             zero += (t5 - t4) / f; item += (t6 - t5) / f; total += (t6 - t0) / f;
-            faults += MinorFaults() - f0;
+            var (f1, sys1) = MlpBench.ProcStat();
+            faults += f1 - f0;
+            sysCpu += sys1 - sys0;
+            recycled += TensorMemory.RecycledBuffers - recycled0;
+            runtimeAlloc += GC.GetTotalAllocatedBytes(precise: true) - alloc0;
+            allCpu += (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
             gcPause += (GC.GetTotalPauseDuration() - pause0).TotalSeconds;
             kilnGcs += TensorMemory.Collections - kilnGcs0;
         }
@@ -102,7 +113,11 @@ static class TrainProfile
         Console.WriteLine(Row("**step total**", total));
         Console.WriteLine($"\nper step: {faults / (double)steps:0} minor page faults ({faults * 4096.0 / steps / 1e6:0} MB); " +
                           $"{kilnGcs / (double)steps:0.0} collections asked for by TensorMemory (every {TensorMemory.CollectEveryBytes >> 20} MiB), " +
-                          $"GC pauses {gcPause / steps * 1e3:0.0} ms (inside the phases above)");
+                          $"GC pauses {gcPause / steps * 1e3:0.0} ms (inside the phases above); " +
+                          $"CPU {allCpu / steps * 1e3:0} ms of which kernel (system) {sysCpu / steps * 1e3:0} ms; " +
+                          $"{recycled / (double)steps:0} recycled buffers handed out (TensorMemory.RecycleBuffers {TensorMemory.RecycleBuffers}), " +
+                          $"{runtimeAlloc / (double)steps / 1e6:0} MB newly allocated from the runtime, {TensorMemory.FreeBuffers.Bytes / 1e6:0} MB free buffers kept at the end; " +
+                          $"peak RSS over the timed steps {EpochBench.Status("VmHWM"):0} MiB");
         return 0;
     }
 
@@ -113,5 +128,4 @@ static class TrainProfile
         _ => m.GetType().Name,
     };
 
-    static long MinorFaults() => MlpBench.ProcStat().MinorFaults;
 }
