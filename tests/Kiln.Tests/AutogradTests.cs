@@ -685,24 +685,34 @@ public sealed class ScaledAddInPlaceTests
 [Collection("Threading")]
 public sealed class TensorMemoryTests
 {
+    /// <summary>Puts TensorMemory's process-wide settings back as they were when a test ends, whatever it changed.</summary>
+    sealed class MemorySettings : IDisposable
+    {
+        readonly long _collectEvery = TensorMemory.CollectEveryBytes, _keepFree = TensorMemory.KeepFreeBytes;
+        readonly bool _recycle = TensorMemory.RecycleBuffers;
+
+        public void Dispose()
+        {
+            TensorMemory.CollectEveryBytes = _collectEvery;
+            TensorMemory.KeepFreeBytes = _keepFree;
+            TensorMemory.RecycleBuffers = _recycle;
+        }
+    }
+
     [Fact]
     public void LargeAllocationsTriggerACollectionOnceTheAllowanceIsUsed()
     {
-        long saved = TensorMemory.CollectEveryBytes;
-        try
-        {
-            TensorMemory.CollectEveryBytes = 1;          // any allocation since the last collection is enough
-            int before = TensorMemory.Collections, gen2 = GC.CollectionCount(2);
-            var big = Tensor.Zeros(1 << 18);             // a 1 MiB buffer: checked
-            Assert.True(TensorMemory.Collections > before, "a 1 MiB tensor should have triggered a collection");
-            Assert.True(GC.CollectionCount(2) > gen2);
-            TensorMemory.CollectEveryBytes = 0;          // off
-            before = TensorMemory.Collections;
-            var big2 = Tensor.Zeros(1 << 18);
-            Assert.Equal(before, TensorMemory.Collections);
-            Assert.Equal(0f, big.Sum().Item() + big2.Sum().Item());
-        }
-        finally { TensorMemory.CollectEveryBytes = saved; }
+        using var settings = new MemorySettings();
+        TensorMemory.CollectEveryBytes = 1;          // any allocation since the last collection is enough
+        int before = TensorMemory.Collections, gen2 = GC.CollectionCount(2);
+        var big = Tensor.Zeros(1 << 18);             // a 1 MiB buffer: checked
+        Assert.True(TensorMemory.Collections > before, "a 1 MiB tensor should have triggered a collection");
+        Assert.True(GC.CollectionCount(2) > gen2);
+        TensorMemory.CollectEveryBytes = 0;          // off
+        before = TensorMemory.Collections;
+        var big2 = Tensor.Zeros(1 << 18);
+        Assert.Equal(before, TensorMemory.Collections);
+        Assert.Equal(0f, big.Sum().Item() + big2.Sum().Item());
     }
 
     /// <summary>Allocates a large tensor in a frame of its own, so no local of the test keeps it alive.</summary>
@@ -727,166 +737,137 @@ public sealed class TensorMemoryTests
     [Fact]
     public void AnUnreachableLargeBufferIsHandedToTheNextTensorOfItsLengthZeroed()
     {
-        long saved = TensorMemory.CollectEveryBytes;
-        try
-        {
-            TensorMemory.CollectEveryBytes = 0;          // collections only where this test asks
-            const int n = (1 << 18) + 13;                // a length nothing else in the suite uses
-            var weak = DeadBuffer(n);
-            CollectNow();
-            Assert.True(weak.TryGetTarget(out var kept), "the recycler should have kept the buffer");
-            long recycled = TensorMemory.RecycledBuffers;
-            var again = Tensor.Empty([n]);
-            Assert.Same(kept, again.Storage.Floats);
-            Assert.Equal(recycled + 1, TensorMemory.RecycledBuffers);
-            Assert.Equal(0f, again.Storage.Floats![0]);  // Empty promises zeros: the old 42 is gone
-            Assert.Equal(0f, again.Abs().Sum().Item());
-            var other = Tensor.Empty([n]);               // the only free one is taken: a fresh buffer
-            Assert.NotSame(kept, other.Storage.Floats);
-            GC.KeepAlive(again);
-        }
-        finally { TensorMemory.CollectEveryBytes = saved; }
+        using var settings = new MemorySettings();
+        TensorMemory.CollectEveryBytes = 0;          // collections only where this test asks
+        const int n = (1 << 18) + 13;                // a length nothing else in the suite uses
+        var weak = DeadBuffer(n);
+        CollectNow();
+        Assert.True(weak.TryGetTarget(out var kept), "the recycler should have kept the buffer");
+        long recycled = TensorMemory.RecycledBuffers;
+        var again = Tensor.Empty([n]);
+        Assert.Same(kept, again.Storage.Floats);
+        Assert.Equal(recycled + 1, TensorMemory.RecycledBuffers);
+        Assert.Equal(0f, again.Storage.Floats![0]);  // Empty promises zeros: the old 42 is gone
+        Assert.Equal(0f, again.Abs().Sum().Item());
+        var other = Tensor.Empty([n]);               // the only free one is taken: a fresh buffer
+        Assert.NotSame(kept, other.Storage.Floats);
+        GC.KeepAlive(again);
     }
 
     [Fact]
     public void ABufferStillReferencedByAnythingIsNeverHandedOut()
     {
-        long saved = TensorMemory.CollectEveryBytes;
-        try
-        {
-            TensorMemory.CollectEveryBytes = 0;
-            const int n = (1 << 18) + 29;
-            var t = Tensor.Empty([n]);
-            float[] raw = t.Storage.Floats!;             // the tensor becomes garbage, its array does not
-            t = null;
-            CollectNow();
-            CollectNow();
-            var fresh = Tensor.Empty([n]);
-            Assert.NotSame(raw, fresh.Storage.Floats);
-            GC.KeepAlive(raw);
-            // A view keeps its storage, and so the buffer, alive: reusing it would alias two live tensors.
-            var baseTensor = Tensor.Empty([n]);
-            var view = baseTensor.Narrow(0, 1, 5);
-            float[] viewed = baseTensor.Storage.Floats!;
-            baseTensor = null;
-            CollectNow();
-            Assert.NotSame(viewed, Tensor.Empty([n]).Storage.Floats);
-            Assert.Same(viewed, view.Storage.Floats);
-        }
-        finally { TensorMemory.CollectEveryBytes = saved; }
+        using var settings = new MemorySettings();
+        TensorMemory.CollectEveryBytes = 0;
+        const int n = (1 << 18) + 29;
+        var t = Tensor.Empty([n]);
+        float[] raw = t.Storage.Floats!;             // the tensor becomes garbage, its array does not
+        t = null;
+        CollectNow();
+        CollectNow();
+        var fresh = Tensor.Empty([n]);
+        Assert.NotSame(raw, fresh.Storage.Floats);
+        GC.KeepAlive(raw);
+        // A view keeps its storage, and so the buffer, alive: reusing it would alias two live tensors.
+        var baseTensor = Tensor.Empty([n]);
+        var view = baseTensor.Narrow(0, 1, 5);
+        float[] viewed = baseTensor.Storage.Floats!;
+        baseTensor = null;
+        CollectNow();
+        Assert.NotSame(viewed, Tensor.Empty([n]).Storage.Floats);
+        Assert.Same(viewed, view.Storage.Floats);
     }
 
     [Fact]
     public void AFreeBufferIsListedOnceAndComesBackAfterEachLife()
     {
-        long saved = TensorMemory.CollectEveryBytes;
-        try
-        {
-            TensorMemory.CollectEveryBytes = 0;
-            const int n = (1 << 18) + 31;
-            var weak = DeadBuffer(n);
-            for (int i = 0; i < 3; i++) CollectNow();   // extra collections must not list it twice
-            Assert.True(weak.TryGetTarget(out var first));
-            var a = Tensor.Empty([n]);
-            var b = Tensor.Empty([n]);
-            Assert.Same(first, a.Storage.Floats);
-            Assert.NotSame(first, b.Storage.Floats);
-            first = null;
-            GC.KeepAlive(b);
-            a = null;                                    // second life over: back again
-            CollectNow();
-            Assert.True(weak.TryGetTarget(out var second));
-            Assert.Same(second, Tensor.Empty([n]).Storage.Floats);
-        }
-        finally { TensorMemory.CollectEveryBytes = saved; }
+        using var settings = new MemorySettings();
+        TensorMemory.CollectEveryBytes = 0;
+        const int n = (1 << 18) + 31;
+        var weak = DeadBuffer(n);
+        for (int i = 0; i < 3; i++) CollectNow();   // extra collections must not list it twice
+        Assert.True(weak.TryGetTarget(out var first));
+        var a = Tensor.Empty([n]);
+        var b = Tensor.Empty([n]);
+        Assert.Same(first, a.Storage.Floats);
+        Assert.NotSame(first, b.Storage.Floats);
+        first = null;
+        GC.KeepAlive(b);
+        a = null;                                    // second life over: back again
+        CollectNow();
+        Assert.True(weak.TryGetTarget(out var second));
+        Assert.Same(second, Tensor.Empty([n]).Storage.Floats);
     }
 
     [Fact]
     public void ALongRunOfNewLengthsSendsOldFreeBuffersBackToTheRuntime()
     {
-        long saved = TensorMemory.CollectEveryBytes;
-        try
-        {
-            TensorMemory.CollectEveryBytes = 1;          // a collection at every large allocation
-            long keepFree = TensorMemory.KeepFreeBytes;
-            TensorMemory.KeepFreeBytes = 0;              // first empty the free list other tests left
-            GC.KeepAlive(Tensor.Empty([(1 << 18) + 41]));
-            TensorMemory.KeepFreeBytes = keepFree;
-            Assert.Equal(0, TensorMemory.FreeBuffers.Count);
-            const int n = (1 << 18) + 43;
-            var weak = DeadBuffer(n);
-            var keep = new List<Tensor> { Tensor.Empty([(1 << 18) + 47]) };   // collects: the dead buffer is free now
-            keep.Add(Tensor.Empty([(1 << 18) + 53]));                         // and has waited a whole interval
-            Assert.True(Alive(weak), "the free buffer should still be kept");
-            // Workload changed: more than the 64 MiB streak of lengths nobody freed, all still alive.
-            for (int i = 0; i < 20; i++) keep.Add(Tensor.Empty([(1 << 20) + 59 + i]));
-            Assert.Equal(0, TensorMemory.FreeBuffers.Count);
-            CollectNow();
-            CollectNow();
-            Assert.False(Alive(weak), "a 80 MiB run of misses should have evicted the old free buffer");
-            GC.KeepAlive(keep);
-        }
-        finally { TensorMemory.CollectEveryBytes = saved; }
+        using var settings = new MemorySettings();
+        TensorMemory.CollectEveryBytes = 1;          // a collection at every large allocation
+        TensorMemory.KeepFreeBytes = 0;              // first empty the free list other tests left
+        GC.KeepAlive(Tensor.Empty([(1 << 18) + 41]));
+        TensorMemory.KeepFreeBytes = long.MaxValue;
+        Assert.Equal(0, TensorMemory.FreeBuffers.Count);
+        const int n = (1 << 18) + 43;
+        var weak = DeadBuffer(n);
+        var keep = new List<Tensor> { Tensor.Empty([(1 << 18) + 47]) };   // collects: the dead buffer is free now
+        keep.Add(Tensor.Empty([(1 << 18) + 53]));                         // and has waited a whole interval
+        Assert.True(Alive(weak), "the free buffer should still be kept");
+        // Workload changed: more than the 64 MiB streak of lengths nobody freed, all still alive.
+        for (int i = 0; i < 20; i++) keep.Add(Tensor.Empty([(1 << 20) + 59 + i]));
+        Assert.Equal(0, TensorMemory.FreeBuffers.Count);
+        CollectNow();
+        CollectNow();
+        Assert.False(Alive(weak), "a 80 MiB run of misses should have evicted the old free buffer");
+        GC.KeepAlive(keep);
     }
 
     [Fact]
     public void TrainingStepsReuseTheirBuffersAndGiveTheSameResults()
     {
-        long saved = TensorMemory.CollectEveryBytes;
-        try
+        using var settings = new MemorySettings();
+        TensorMemory.CollectEveryBytes = 8L << 20;
+        Tensor Step(Kiln.Nn.Linear lin, Tensor x)
         {
-            TensorMemory.CollectEveryBytes = 8L << 20;
-            Tensor Step(Kiln.Nn.Linear lin, Tensor x)
-            {
-                var loss = lin.Call(x).Relu().Sum();
-                loss.Backward();
-                return lin.Weight.Grad!.Clone();
-            }
-            var gen = new Generator(3);
-            var x = Tensor.Randn([1024, 300], gen);        // activations of 1024 x 400 floats: 1.6 MiB, recycled
-            var lin = new Kiln.Nn.Linear(300, 400, generator: new Generator(4));
-            var first = Step(lin, x);
-            long recycled = TensorMemory.RecycledBuffers;
-            for (int i = 0; i < 6; i++)
-            {
-                lin.ZeroGrad();
-                var again = Step(lin, x);
-                Assert.Equal(first.ToArray(), again.ToArray());   // bit for bit, whatever buffers were reused
-            }
-            Assert.True(TensorMemory.RecycledBuffers > recycled, "later steps should have reused freed buffers");
+            var loss = lin.Call(x).Relu().Sum();
+            loss.Backward();
+            return lin.Weight.Grad!.Clone();
         }
-        finally { TensorMemory.CollectEveryBytes = saved; }
+        var gen = new Generator(3);
+        var x = Tensor.Randn([1024, 300], gen);        // activations of 1024 x 400 floats: 1.6 MiB, recycled
+        var lin = new Kiln.Nn.Linear(300, 400, generator: new Generator(4));
+        var first = Step(lin, x);
+        long recycled = TensorMemory.RecycledBuffers;
+        for (int i = 0; i < 6; i++)
+        {
+            lin.ZeroGrad();
+            var again = Step(lin, x);
+            Assert.Equal(first.ToArray(), again.ToArray());   // bit for bit, whatever buffers were reused
+        }
+        Assert.True(TensorMemory.RecycledBuffers > recycled, "later steps should have reused freed buffers");
     }
 
     [Fact]
     public void RecyclingOffLeavesBuffersToTheRuntime()
     {
-        long saved = TensorMemory.CollectEveryBytes;
-        try
-        {
-            TensorMemory.CollectEveryBytes = 0;
-            TensorMemory.RecycleBuffers = false;
-            const int n = (1 << 18) + 37;
-            var weak = DeadBuffer(n);
-            CollectNow();
-            CollectNow();
-            Assert.False(Alive(weak), "with recycling off the runtime should have freed the buffer");
-        }
-        finally { TensorMemory.CollectEveryBytes = saved; TensorMemory.RecycleBuffers = true; }
+        using var settings = new MemorySettings();
+        TensorMemory.CollectEveryBytes = 0;
+        TensorMemory.RecycleBuffers = false;
+        const int n = (1 << 18) + 37;
+        var weak = DeadBuffer(n);
+        CollectNow();
+        CollectNow();
+        Assert.False(Alive(weak), "with recycling off the runtime should have freed the buffer");
     }
 
     [Fact]
     public void SmallTensorsNeverTrigger()
     {
-        long saved = TensorMemory.CollectEveryBytes;
-        try
-        {
-            TensorMemory.CollectEveryBytes = 1;
-            int before = TensorMemory.Collections;
-            var small = Tensor.Zeros((1 << 18) - 1);      // just under 1 MiB
-            Assert.Equal(before, TensorMemory.Collections);
-            Assert.Equal((1 << 18) - 1, small.Numel);
-        }
-        finally { TensorMemory.CollectEveryBytes = saved; }
+        using var settings = new MemorySettings();
+        TensorMemory.CollectEveryBytes = 1;
+        int before = TensorMemory.Collections;
+        var small = Tensor.Zeros((1 << 18) - 1);      // just under 1 MiB
+        Assert.Equal(before, TensorMemory.Collections);
+        Assert.Equal((1 << 18) - 1, small.Numel);
     }
 }
