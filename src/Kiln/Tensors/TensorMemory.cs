@@ -38,7 +38,13 @@ public static class TensorMemory
     /// longest go back to the runtime first. Default: an eighth of the memory available to the process (3 GiB of 24), at
     /// least 256 MiB.
     /// </summary>
-    public static long KeepFreeBytes { get; set; } = Math.Max(256L << 20, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 8);
+    public static long KeepFreeBytes
+    {
+        // Worked out when asked (after a collection), not at type initialisation, when the runtime may not know it yet.
+        get => _keepFreeBytes >= 0 ? _keepFreeBytes : Math.Max(256L << 20, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 8);
+        set => _keepFreeBytes = value;
+    }
+    static long _keepFreeBytes = -1;
 
     /// <summary>A free buffer not taken during this many of Kiln's collections goes back to the runtime.</summary>
     internal const int MaxIdleCollections = 16;
