@@ -93,7 +93,7 @@ public sealed class TensorDataset : IDataset<Tensor[]>
         // Every element is overwritten below, so skip zeroing the (multi-megabyte) batch buffer.
         int total = Shapes.Numel(shape, "Gather");
         var dst = src.DType == DType.Float32
-            ? Tensor.Wrap(GC.AllocateUninitializedArray<float>(total), shape)
+            ? Tensor.Unfilled(shape)
             : Tensor.Wrap(GC.AllocateUninitializedArray<int>(total), shape, src.DType);
         int row = n == 0 ? 0 : src.Numel / n;
         if (row == 0) return dst;

@@ -34,9 +34,8 @@ static class Img
         return r;
     }
 
-    /// <summary>A new contiguous float tensor whose contents the caller overwrites entirely (not zeroed).</summary>
-    public static Tensor Uninitialized(int[] shape) =>
-        Tensor.Wrap(GC.AllocateUninitializedArray<float>(Shapes.Numel(shape, "transform")), shape);
+    /// <summary>A new contiguous float tensor whose contents the caller overwrites entirely (not zeroed; large buffers recycled).</summary>
+    public static Tensor Uninitialized(int[] shape) => Tensor.Unfilled(shape);
 
     /// <summary>The contiguous float data of x (a copy only if x is not contiguous).</summary>
     public static ReadOnlySpan<float> Data(Tensor x) => (x.IsContiguous ? x : Copy(x)).FloatSpan;
