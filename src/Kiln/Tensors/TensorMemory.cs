@@ -209,18 +209,24 @@ public static class TensorMemory
         internal static void Evict(long bytes)
         {
             List<Entry>? dropped = null;
-            lock (Gate)
-            {
-                if (Free.Count == 0) return;
-                foreach (var e in Free.Values.SelectMany(l => l).Where(e => e.Since < _collection).OrderBy(e => e.Since).ThenByDescending(e => e.Buffer.Length).ToList())
-                {
-                    if (bytes <= 0) break;
-                    Free[e.Buffer.Length].Remove(e);
-                    bytes -= (long)e.Buffer.Length * sizeof(float);
-                    (dropped ??= []).Add(e);
-                }
-            }
+            lock (Gate) DropOldest(bytes, e => e.Since < _collection, ref dropped);
             Let(dropped);
+        }
+
+        /// <summary>
+        /// Under the gate: removes eligible free buffers, longest-waiting (then largest) first, until at least
+        /// <paramref name="bytes"/> are removed, and lists them in <paramref name="dropped"/>.
+        /// </summary>
+        static void DropOldest(long bytes, Func<Entry, bool> eligible, ref List<Entry>? dropped)
+        {
+            if (bytes <= 0) return;
+            foreach (var e in Free.Values.SelectMany(l => l).Where(eligible).OrderBy(e => e.Since).ThenByDescending(e => e.Buffer.Length).ToList())
+            {
+                if (bytes <= 0) break;
+                Free[e.Buffer.Length].Remove(e);
+                bytes -= (long)e.Buffer.Length * sizeof(float);
+                (dropped ??= []).Add(e);
+            }
         }
 
         /// <summary>Leaves dropped buffers to the runtime: their returners stop recycling them.</summary>
@@ -254,18 +260,7 @@ public static class TensorMemory
                     });
                     foreach (var e in list) total += (long)e.Buffer.Length * sizeof(float);
                 }
-                long keep = KeepFreeBytes;
-                if (total > keep)
-                {
-                    var oldestFirst = Free.Values.SelectMany(l => l).OrderBy(e => e.Since).ThenByDescending(e => e.Buffer.Length).ToList();
-                    foreach (var e in oldestFirst)
-                    {
-                        if (total <= keep) break;
-                        Free[e.Buffer.Length].Remove(e);
-                        total -= (long)e.Buffer.Length * sizeof(float);
-                        (dropped ??= []).Add(e);
-                    }
-                }
+                DropOldest(total - KeepFreeBytes, _ => true, ref dropped);
             }
             Let(dropped);
         }
