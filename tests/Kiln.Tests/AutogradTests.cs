@@ -861,6 +861,26 @@ public sealed class TensorMemoryTests
     }
 
     [Fact]
+    public void BackwardPassesOfASmallModelNeverCollect()
+    {
+        using var settings = new MemorySettings();
+        TensorMemory.CollectEveryBytes = 1;
+        GC.KeepAlive(Tensor.Empty([1 << 18]));           // a collection now: nothing large allocated since
+        TensorMemory.CollectEveryBytes = 4L << 20;       // a quarter is 1 MiB: the small steps below allocate far more
+        var lin = new Kiln.Nn.Linear(200, 100, generator: new Generator(5));
+        var x = Tensor.Randn([64, 200], new Generator(6));
+        int before = TensorMemory.Collections;
+        long allocated = GC.GetTotalAllocatedBytes(precise: true);
+        for (int i = 0; i < 40; i++)
+        {
+            lin.ZeroGrad();
+            lin.Call(x).Relu().Sum().Backward();
+        }
+        Assert.True(GC.GetTotalAllocatedBytes(precise: true) - allocated > 2L << 20, "the loop should allocate more than the threshold");
+        Assert.Equal(before, TensorMemory.Collections);   // only buffers of 1 MiB or more count towards a collection
+    }
+
+    [Fact]
     public void SmallTensorsNeverTrigger()
     {
         using var settings = new MemorySettings();

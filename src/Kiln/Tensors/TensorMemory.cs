@@ -80,8 +80,13 @@ public static class TensorMemory
     /// <summary>Called for every new tensor buffer: a large one checks the allowance (<see cref="CollectIfDue()"/>).</summary>
     internal static void OnNewBuffer(int length)
     {
-        if (length >= CheckFromLength) CollectIfDue();
+        if (length < CheckFromLength) return;
+        Interlocked.Add(ref _largeSinceCollect, (long)length * sizeof(float));
+        CollectIfDue();
     }
+
+    /// <summary>Bytes of tensor buffers of at least 1 MiB created since Kiln's last collection.</summary>
+    static long _largeSinceCollect;
 
     /// <summary>
     /// A float buffer of exactly <paramref name="length"/> elements for a new tensor or a kernel's output: zero-filled if
@@ -114,13 +119,14 @@ public static class TensorMemory
     }
 
     /// <summary>
-    /// Called when a backward pass has released its graph: if at least a quarter of the allowance was allocated since the
-    /// last collection, collect now, so the graph's buffers are free for the next forward pass instead of that pass
-    /// starting on fresh memory. Small models (no buffers of 1 MiB) never get here with that much.
+    /// Called when a backward pass has released its graph: if tensor buffers of 1 MiB or more adding up to a quarter of
+    /// the allowance were created since the last collection, collect now, so the graph's buffers are free for the next
+    /// forward pass instead of that pass starting on fresh memory. Small models (no such buffers) never collect here.
     /// </summary>
     internal static void OnGraphReleased()
     {
-        if (RecycleBuffers) CollectIfDue(CollectEveryBytes / 4);
+        long quarter = CollectEveryBytes / 4;
+        if (RecycleBuffers && quarter > 0 && Interlocked.Read(ref _largeSinceCollect) >= quarter) CollectIfDue(quarter);
     }
 
     /// <summary>Collects if the allowance since the last collection is used up.</summary>
@@ -134,6 +140,7 @@ public static class TensorMemory
         if (allocated - mark < every) return;
         if (Interlocked.CompareExchange(ref _allocatedAtCollect, allocated, mark) != mark) return; // another thread is collecting
         Recycler.NextCollection();
+        Interlocked.Exchange(ref _largeSinceCollect, 0);
         GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: false);
         GC.WaitForPendingFinalizers();   // buffers found unreachable are back among the free ones
         Recycler.DropStale();
