@@ -29,13 +29,10 @@ static class Img
     /// <summary>A contiguous float copy of x (owned by the caller; its data starts at offset 0).</summary>
     public static Tensor Copy(Tensor x)
     {
-        var r = Uninitialized(x._shape);
+        var r = Tensor.Unfilled(x._shape);
         Tensor.CopyStrided(x, r);
         return r;
     }
-
-    /// <summary>A new contiguous float tensor whose contents the caller overwrites entirely (not zeroed; large buffers recycled).</summary>
-    public static Tensor Uninitialized(int[] shape) => Tensor.Unfilled(shape);
 
     /// <summary>The contiguous float data of x (a copy only if x is not contiguous).</summary>
     public static ReadOnlySpan<float> Data(Tensor x) => (x.IsContiguous ? x : Copy(x)).FloatSpan;
@@ -130,7 +127,7 @@ public sealed class Normalize : ITransform
         if (cdim == -2 || (k > 1 && x.Size(cdim) != k))
             throw new ArgumentException($"Normalize: {k} channel statistics do not fit input of shape {Shapes.Str(x._shape)} (channels are dim 1 of [N,C,H,W] or dim 0 of [C,H,W])");
         var src = Img.Data(x);
-        var r = Img.Uninitialized(x._shape);
+        var r = Tensor.Unfilled(x._shape);
         var dst = r.FloatSpan;
         int inner = 1;
         if (k > 1) for (int d = cdim + 1; d < x.Dim; d++) inner *= x._shape[d];
@@ -264,7 +261,7 @@ public sealed class HorizontalFlip : ITransform
     internal static Tensor Flip(Tensor x, bool[] flip, int c, int h, int w)
     {
         var src = Img.Data(x);
-        var r = Img.Uninitialized(x._shape);
+        var r = Tensor.Unfilled(x._shape);
         var d = r.FloatSpan;
         int item = c * h * w;
         for (int i = 0; i < flip.Length; i++)
@@ -308,7 +305,7 @@ public sealed class Resize : ITransform
         var (n, c, h, w) = Img.Geometry(x, "Resize");
         if (h == 0 || w == 0) throw new ArgumentException($"Resize: cannot resize an empty image of shape {Shapes.Str(x._shape)}");
         var src = Img.Data(x);
-        var r = Img.Uninitialized(Img.Shape(x, Height, Width));
+        var r = Tensor.Unfilled(Img.Shape(x, Height, Width));
         var dst = r.FloatSpan;
         for (int i = 0; i < n * c; i++)
             Bilinear(src.Slice(i * h * w, h * w), w, 0, 0, h, w, dst.Slice(i * Height * Width, Height * Width), Height, Width);
@@ -413,7 +410,7 @@ public sealed class RandomResizedCrop : ITransform
     {
         var (n, c, h, w) = Img.Geometry(x, "RandomResizedCrop");
         var src = Img.Data(x);
-        var r = Img.Uninitialized(Img.Shape(x, Height, Width));
+        var r = Tensor.Unfilled(Img.Shape(x, Height, Width));
         var dst = r.FloatSpan;
         (int Top, int Left, int Height, int Width) crop = default;
         for (int i = 0; i < n; i++)

@@ -81,7 +81,7 @@ public static partial class F
         var xc = Contiguous(x);
         var wc = Contiguous(weight);
         var bc = bias == null ? null : Contiguous(bias);
-        var y = Written([n, cout, ho, wo]);
+        var y = Tensor.Unfilled([n, cout, ho, wo]);
         unsafe
         {
             fixed (float* px = xc.Storage.Floats, pw = wc.Storage.Floats, py = y.Storage.Floats)
@@ -100,12 +100,12 @@ public static partial class F
                     float* g0 = pg + gc._offset;
                     if (x.RequiresGrad)
                     {
-                        gx = Written(x._shape);
+                        gx = Tensor.Unfilled(x._shape);
                         fixed (float* pgx = gx.Storage.Floats) Conv.Forward(s, n, g0, pw + wc._offset, null, pgx);
                     }
                     if (weight.RequiresGrad)
                     {
-                        gw = Written(weight._shape);
+                        gw = Tensor.Unfilled(weight._shape);
                         fixed (float* pgw = gw.Storage.Floats) Conv.WeightGrad(s, n, px + xc._offset, g0, pgw, null);
                     }
                 }
@@ -191,7 +191,7 @@ public static partial class F
         var xc = Contiguous(x);
         var wc = Contiguous(weight);
         var bc = bias == null ? null : Contiguous(bias);
-        var y = Written([n, cout, s.Oh, s.Ow]);
+        var y = Tensor.Unfilled([n, cout, s.Oh, s.Ow]);
         unsafe
         {
             fixed (float* px = xc.Storage.Floats, pw = wc.Storage.Floats, py = y.Storage.Floats)
@@ -211,13 +211,13 @@ public static partial class F
                     float* g0 = pg + gc._offset;
                     if (x.RequiresGrad)
                     {
-                        gx = Written(x._shape);
+                        gx = Tensor.Unfilled(x._shape);
                         fixed (float* pgx = gx.Storage.Floats) Conv.Transposed(s, n, g0, pw + wc._offset, null, pgx);
                     }
                     if (weight.RequiresGrad || needB)
                     {
-                        gw = Written(weight._shape);
-                        gb = needB ? Written([cout]) : null;
+                        gw = Tensor.Unfilled(weight._shape);
+                        gb = needB ? Tensor.Unfilled([cout]) : null;
                         fixed (float* pgw = gw.Storage.Floats, pgb = gb?.Storage.Floats)
                             Conv.WeightGrad(s, n, g0, px + xc._offset, pgw, gb == null ? null : pgb);
                         if (!weight.RequiresGrad) gw = null;
@@ -231,7 +231,7 @@ public static partial class F
 
     static Tensor UnfoldRaw(Tensor xc, ConvShape s, int n)
     {
-        var y = Written([n, s.K, s.L]);
+        var y = Tensor.Unfilled([n, s.K, s.L]);
         unsafe
         {
             fixed (float* px = xc.Storage.Floats, py = y.Storage.Floats)
@@ -250,12 +250,6 @@ public static partial class F
         }
         return y;
     }
-
-    /// <summary>
-    /// A new contiguous float32 tensor whose every element the kernel writes: allocated without zeroing (outputs here are
-    /// megabytes at batch 256, and clearing them first cost as much as writing them).
-    /// </summary>
-    static Tensor Written(int[] shape) => Tensor.Wrap(TensorMemory.NewFloats(Shapes.Numel(shape, "convolution"), zeroed: false), shape);
 
     /// <summary>A contiguous float32 tensor with the same values (the tensor itself when it already is one).</summary>
     static Tensor Contiguous(Tensor t)

@@ -26,22 +26,20 @@ public sealed partial class Tensor
     }
 
     /// <summary>A new contiguous tensor over a zeroed buffer (large float buffers may be recycled: <see cref="TensorMemory"/>).</summary>
-    internal static Tensor Empty(int[] shape, DType dtype = DType.Float32)
-    {
-        int n = Shapes.Numel(shape, "Empty");
-        var storage = dtype == DType.Float32 ? new Storage(TensorMemory.NewFloats(n, zeroed: true)) : new Storage(new int[n]);
-        return new Tensor(storage, (int[])shape.Clone(), Shapes.ContiguousStrides(shape), 0, dtype);
-    }
+    internal static Tensor Empty(int[] shape, DType dtype = DType.Float32) => New(shape, dtype, zeroed: true);
 
     /// <summary>
-    /// A new contiguous tensor whose contents are unspecified, for kernels that write every element (no zero-filling pass);
-    /// integer and bool tensors are zeroed as by <see cref="Empty"/>.
+    /// A new contiguous tensor whose contents are unspecified, for kernels that write every element (no zero-filling pass:
+    /// outputs are megabytes at batch 256, and clearing them first cost as much as writing them); integer and bool tensors
+    /// are zeroed as by <see cref="Empty"/>.
     /// </summary>
-    internal static Tensor Unfilled(int[] shape, DType dtype = DType.Float32)
+    internal static Tensor Unfilled(int[] shape, DType dtype = DType.Float32) => New(shape, dtype, zeroed: false);
+
+    static Tensor New(int[] shape, DType dtype, bool zeroed)
     {
-        if (dtype != DType.Float32) return Empty(shape, dtype);
-        int n = Shapes.Numel(shape, "Empty");
-        return new Tensor(new Storage(TensorMemory.NewFloats(n, zeroed: false)), (int[])shape.Clone(), Shapes.ContiguousStrides(shape), 0, dtype);
+        int n = Shapes.Numel(shape, zeroed ? "Empty" : "Unfilled");
+        var storage = dtype == DType.Float32 ? new Storage(TensorMemory.NewFloats(n, zeroed)) : new Storage(new int[n]);
+        return new Tensor(storage, (int[])shape.Clone(), Shapes.ContiguousStrides(shape), 0, dtype);
     }
 
     /// <summary>Wraps a flat float buffer (not copied) as a contiguous tensor of the given shape.</summary>
