@@ -215,6 +215,67 @@ public class LearnCallbackTests
         Assert.NotEqual(learn.Predict(vx).ToArray(), p.ToArray());
     }
 
+    [Theory]
+    [InlineData(1, 0)]
+    [InlineData(0, -1)]
+    [InlineData(-2, 3)]
+    [InlineData(4, -6)]
+    [InlineData(0, 0)]
+    public void Shift_MatchesAReferenceOnNonContiguousBatches(int dy, int dx)
+    {
+        var g = new Generator(7);
+        // [2, 3, 5, 7] as a transposed view of a [2, 3, 7, 5] tensor: not contiguous
+        var x = Tensor.Randn([2, 3, 7, 5], g).Transpose(2, 3);
+        Assert.False(x.IsContiguous);
+        var got = Tta.Shift(x, dy, dx);
+        Assert.Equal(new[] { 2, 3, 5, 7 }, got.Shape.ToArray());
+        var src = x.Contiguous().ToArray();
+        var expected = new float[src.Length];
+        for (int plane = 0; plane < 6; plane++)
+            for (int y = 0; y < 5; y++)
+                for (int c = 0; c < 7; c++)
+                {
+                    int sy = y - dy, sx = c - dx;
+                    if (sy >= 0 && sy < 5 && sx >= 0 && sx < 7) expected[plane * 35 + y * 7 + c] = src[plane * 35 + sy * 7 + sx];
+                }
+        Assert.Equal(expected, got.ToArray());
+    }
+
+    [Fact]
+    public void Shift_MovesContentDownAndRightAndRejectsShiftsThatLeaveNothing()
+    {
+        var x = Tensor.Arange(1, 7).Float().Reshape(1, 1, 2, 3);   // [[1 2 3] [4 5 6]]
+        Assert.Equal(new float[] { 0, 0, 0, 0, 1, 2 }, Tta.Shift(x, 1, 1).ToArray());
+        Assert.Equal(new float[] { 2, 3, 0, 5, 6, 0 }, Tta.Shift(x, 0, -1).ToArray());
+        var e = Assert.Throws<ArgumentException>(() => Tta.Shift(x, 2, 0));
+        Assert.Contains("Tta.Shift", e.Message);
+        Assert.Throws<ArgumentException>(() => Tta.Shift(x, 0, -3));
+    }
+
+    [Fact]
+    public void Tta_WithShiftAveragesEighteenPredictions()
+    {
+        var (x, y) = Blobs(48, 1);
+        var (vx, vy) = Blobs(30, 2);
+        vx = vx.Reshape(30, 1, 2, 2);
+        var train = new TensorLoader(x.Reshape(48, 1, 2, 2), y, 16);
+        var valid = new TensorLoader(vx, vy, 16);
+        var learn = new TrainLearner(new Sequential(new Flatten(), Mlp(4)), train, valid, CrossEntropy);
+        var (p, t) = Tta.Predict(learn, shift: 1);
+        Tensor? sum = null;
+        foreach (var v in new[] { vx, Tta.FlipHorizontal(vx) })
+            for (int dy = -1; dy <= 1; dy++)
+                for (int dx = -1; dx <= 1; dx++)
+                {
+                    var out1 = learn.Predict(Tta.Shift(v, dy, dx));
+                    sum = sum is null ? out1 : sum + out1;
+                }
+        Assert.Equal((sum! / 18f).ToArray(), p.ToArray(), new FloatTol(1e-5f));
+        Assert.Equal(vy.ToIntArray(), t.ToIntArray());
+        Assert.NotEqual(Tta.Predict(learn).Preds.ToArray(), p.ToArray(), new FloatTol(1e-5f));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Tta.Predict(learn, shift: -1));
+    }
+
     [Fact]
     public void Ensemble_AveragesTheModels()
     {

@@ -44,12 +44,15 @@ internal static class ModelCommands
             DefaultValueFactory = _ => [Path.Combine(new TrainOptions().Out, TrainJob.CheckpointFile)],
         };
         var tta = new Option<bool>("--tta") { Description = "Average plain and horizontally flipped predictions (per model, before an ensemble's average)." };
+        var ttaShift = TrainCommand.TtaShiftOption();
         var dataDir = DataDir();
-        var cmd = new Command("evaluate", "Validation accuracy of a checkpoint or an ensemble of checkpoints, with or without test-time augmentation.") { ckpt, tta, dataDir };
+        var cmd = new Command("evaluate", "Validation accuracy of a checkpoint or an ensemble of checkpoints, with or without test-time augmentation.") { ckpt, tta, ttaShift, dataDir };
         cmd.SetAction(pr =>
         {
             var paths = pr.GetValue(ckpt)!;
-            bool withTta = pr.GetValue(tta);
+            int shift = pr.GetValue(ttaShift);
+            if (shift < 0) throw new ArgumentException($"--tta-shift must be 0 or more, got {shift}");
+            bool withTta = pr.GetValue(tta) || shift > 0;
             Tensor? sum = null, targets = null;
             string? dataset = null;
             DataSplits? data = null;
@@ -66,8 +69,9 @@ internal static class ModelCommands
                 Console.WriteLine($"{name}{o.Model} on {data.Valid.Count:N0} validation images: accuracy {Accuracy.Compute(preds, t):P2}");
                 if (withTta)
                 {
-                    (preds, _) = Tta.Predict(learn);
-                    Console.WriteLine($"{name}with TTA (plain + flipped): accuracy {Accuracy.Compute(preds, t):P2}");
+                    (preds, _) = Tta.Predict(learn, shift: shift);
+                    string how = shift == 0 ? "plain + flipped" : $"plain + flipped, each also shifted by {shift} pixel(s) 8 ways: 18 predictions";
+                    Console.WriteLine($"{name}with TTA ({how}): accuracy {Accuracy.Compute(preds, t):P2}");
                 }
                 sum = sum is null ? preds : sum + preds;
                 targets ??= t;

@@ -24,6 +24,7 @@ internal static class TrainCommand
         var sched = new Option<string>("--sched") { Description = "Schedule: onecycle, cos, none.", DefaultValueFactory = _ => d.Schedule };
         var aug = new Option<string>("--aug") { Description = "Batch augmentation, comma-separated: crop, flip, erase, copy (or none).", DefaultValueFactory = _ => "none" };
         var tta = new Option<bool>("--tta") { Description = "Also report test-time-augmented (plain + flipped) accuracy." };
+        var ttaShift = TtaShiftOption();
         var seed = new Option<int>("--seed") { Description = "Seed.", DefaultValueFactory = _ => d.Seed };
         var output = new Option<string>("--out") { Description = "Output directory.", DefaultValueFactory = _ => d.Out };
         var threads = new Option<int>("--threads") { Description = "Kernel threads (0: all cores).", DefaultValueFactory = _ => 0 };
@@ -34,7 +35,7 @@ internal static class TrainCommand
         var plain = new Option<bool>("--plain") { Description = "Plain progress lines instead of live bars." };
 
         var cmd = new Command("train", "Train a lesson-18 model on Fashion-MNIST: progress, epoch table, checkpoint, metrics JSON and PNG pictures.");
-        foreach (var o in new Option[] { dataset, dataDir, model, epochs, bs, lr, opt, wd, sched, aug, tta, seed, output, threads, workers, limit, dropout, smoothing, plain })
+        foreach (var o in new Option[] { dataset, dataDir, model, epochs, bs, lr, opt, wd, sched, aug, tta, ttaShift, seed, output, threads, workers, limit, dropout, smoothing, plain })
             cmd.Options.Add(o);
         cmd.SetAction(pr =>
         {
@@ -47,7 +48,7 @@ internal static class TrainCommand
             {
                 Dataset = pr.GetValue(dataset)!, DataDir = pr.GetValue(dataDir), Model = pr.GetValue(model)!, Epochs = pr.GetValue(epochs),
                 BatchSize = pr.GetValue(bs), Lr = lrValue, Optimizer = pr.GetValue(opt)!, WeightDecay = pr.GetValue(wd),
-                Schedule = pr.GetValue(sched)!, Tta = pr.GetValue(tta), Seed = pr.GetValue(seed), Out = pr.GetValue(output)!,
+                Schedule = pr.GetValue(sched)!, Tta = pr.GetValue(tta), TtaShift = pr.GetValue(ttaShift), Seed = pr.GetValue(seed), Out = pr.GetValue(output)!,
                 Threads = pr.GetValue(threads), Workers = pr.GetValue(workers), Limit = pr.GetValue(limit), Dropout = pr.GetValue(dropout),
                 LabelSmoothing = pr.GetValue(smoothing), Augment = TrainOptions.ParseAugment(augText),
             };
@@ -55,6 +56,13 @@ internal static class TrainCommand
         });
         return cmd;
     }
+
+    /// <summary>--tta-shift, shared by train and evaluate.</summary>
+    internal static Option<int> TtaShiftOption() => new("--tta-shift")
+    {
+        Description = "TTA that also averages the images shifted by N pixels to the 8 neighbouring positions, each plain and flipped (18 predictions per image; implies --tta).",
+        DefaultValueFactory = _ => 0,
+    };
 
     static int Run(TrainOptions options, bool plain)
     {

@@ -36,6 +36,8 @@ public sealed record TrainOptions
     public IReadOnlyList<string> Augment { get; init; } = [];
     /// <summary>Also report test-time-augmented accuracy (plain + flipped).</summary>
     public bool Tta { get; init; }
+    /// <summary>With TTA, also average the images shifted by this many pixels to each of the 8 neighbouring positions (0: plain + flipped only).</summary>
+    public int TtaShift { get; init; }
     /// <summary>Seed of the weights, the shuffling and the augmentation.</summary>
     public int Seed { get; init; } = 42;
     /// <summary>Output directory for the checkpoint, metrics and pictures.</summary>
@@ -61,6 +63,7 @@ public sealed record TrainOptions
         if (!FashionModels.Catalog.ContainsKey(Model))
             throw new ArgumentException($"unknown model '{Model}'; choose one of: {string.Join(", ", FashionModels.Catalog.Keys)}");
         if (Epochs < 1) throw new ArgumentException($"--epochs must be at least 1, got {Epochs}");
+        if (TtaShift < 0) throw new ArgumentException($"--tta-shift must be 0 or more, got {TtaShift}");
         if (BatchSize < 1) throw new ArgumentException($"--bs must be at least 1, got {BatchSize}");
         if (Lr is double lr && !(lr > 0 && double.IsFinite(lr))) throw new ArgumentException($"--lr must be a positive number or 'find', got {lr}");
         if (Optimizer is not ("adamw" or "adam" or "sgd" or "momentum"))
@@ -197,9 +200,9 @@ public static class TrainJob
         var (preds, targets) = learn.GetPreds();
         double acc = Accuracy.Compute(preds, targets);
         double? tta = null;
-        if (o.Tta)
+        if (o.Tta || o.TtaShift > 0)
         {
-            var (tp, tt) = Tta.Predict(learn);
+            var (tp, tt) = Tta.Predict(learn, shift: o.TtaShift);
             tta = Accuracy.Compute(tp, tt);
         }
 

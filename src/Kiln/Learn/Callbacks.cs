@@ -225,13 +225,54 @@ public static class Tta
         return x.IndexSelect(x.Dim - 1, idx);
     }
 
-    /// <summary>The average of the predictions on the plain and the horizontally flipped validation (or dl) batches, with the targets.</summary>
-    public static (Tensor Preds, Tensor Targets) Predict(Learner learn, IBatchLoader? dl = null)
+    /// <summary>
+    /// Shifts images [N, C, H, W], [C, H, W] or [H, W] by dy rows and dx columns: out[y, x] = x[y - dy, x - dx], zero where
+    /// that falls outside the image (the zero padding of <see cref="RandomCrop"/>, so a shift by at most its padding is one of
+    /// its crops).
+    /// </summary>
+    public static Tensor Shift(Tensor x, int dy, int dx)
     {
-        var (plain, targets) = learn.GetPreds(dl);
-        var flip = new BatchTransformCallback(BatchTransformCallback.OnInput(FlipHorizontal), onTrain: false, onValid: true);
-        var (flipped, _) = learn.GetPreds(dl, [flip]);
-        return ((plain + flipped) / 2f, targets);
+        ArgumentNullException.ThrowIfNull(x);
+        var (n, c, h, w) = Img.Geometry(x, "Tta.Shift");
+        if (Math.Abs(dy) >= h || Math.Abs(dx) >= w)
+            throw new ArgumentException($"Tta.Shift: shift ({dy}, {dx}) leaves nothing of a {h}x{w} image");
+        var src = Img.Data(x);
+        var r = Tensor.Zeros(x.Shape);
+        var dst = r.FloatSpan;
+        int item = c * h * w;
+        for (int i = 0; i < n; i++)
+            RandomCrop.CropItem(src.Slice(i * item, item), dst.Slice(i * item, item), c, h, w, h, w, -dy, -dx);
+        return r;
+    }
+
+    /// <summary>
+    /// Test-time augmentation: the average of the model's outputs on the plain and the horizontally flipped validation (or dl)
+    /// batches (lesson 18), with the targets. With <paramref name="shift"/> &gt; 0 each of the two is also shifted to every
+    /// offset in {-shift, 0, shift}² (<see cref="Shift"/>: the positions a crop with that much zero padding can take), so 18
+    /// outputs per image are averaged. Outputs are averaged as the model returns them (logits), as lesson 18 does.
+    /// </summary>
+    public static (Tensor Preds, Tensor Targets) Predict(Learner learn, IBatchLoader? dl = null, int shift = 0)
+    {
+        ArgumentNullException.ThrowIfNull(learn);
+        ArgumentOutOfRangeException.ThrowIfNegative(shift);
+        var (sum, targets) = learn.GetPreds(dl);
+        int count = 1;
+        foreach (bool flip in new[] { false, true })
+            for (int dy = -shift; dy <= shift; dy += Math.Max(shift, 1))
+                for (int dx = -shift; dx <= shift; dx += Math.Max(shift, 1))
+                {
+                    if (!flip && dy == 0 && dx == 0) continue;   // the plain pass, already in sum
+                    int sy = dy, sx = dx;
+                    bool f = flip;
+                    var cb = new BatchTransformCallback(BatchTransformCallback.OnInput(x =>
+                    {
+                        var moved = sy == 0 && sx == 0 ? x : Shift(x, sy, sx);
+                        return f ? FlipHorizontal(moved) : moved;
+                    }), onTrain: false, onValid: true);
+                    sum += learn.GetPreds(dl, [cb]).Preds;
+                    count++;
+                }
+        return (sum / count, targets);
     }
 
     /// <summary>The average of several models' predictions on the same loader (each learner's validation loader if dl is null), with the targets of the first.</summary>
