@@ -4,8 +4,8 @@ namespace Kiln.Bench;
 
 /// <summary>
 /// Diagnostic, Kiln alone: the three convolution products (forward, input gradient, weight + bias gradient) of each of
-/// get_model4's layers at batch 256, called on the kernels directly, with the direct stride-1 kernel and the image-inner
-/// small-image kernel (<see cref="ConvBatched"/>) allowed and with both switched off (im2col / channels-last paths), interleaved; then three layers of lesson 18's baseline CNN and issue 4's lesson-15 layers (a)-(e). GFLOPS = 2·Cs·K·L·n per product.
+/// get_model4's layers at batch 256, called on the kernels directly, with the direct stride-1 kernel, the image-inner
+/// small-image kernel (<see cref="ConvBatched"/>) and Winograd (<see cref="ConvWinograd"/>) allowed and with all three switched off (im2col / channels-last paths), interleaved; then three layers of lesson 18's baseline CNN and issue 4's lesson-15 layers (a)-(e). GFLOPS = 2·Cs·K·L·n per product.
 /// </summary>
 static unsafe class ConvKernBench
 {
@@ -24,7 +24,7 @@ static unsafe class ConvKernBench
         foreach (int t in threads)
         {
             Env.SetThreads(t);
-            Console.WriteLine($"\nConvolution kernels, batch {Batch}, threads = {t}; GFLOPS median (best); 'off' switches the direct and image-inner kernels off (im2col / channels-last paths)\n");
+            Console.WriteLine($"\nConvolution kernels, batch {Batch}, threads = {t}; GFLOPS median (best); 'off' switches the direct, image-inner and Winograd kernels off (im2col / channels-last paths)\n");
             Console.WriteLine("| layer | fwd | fwd, off | dX | dX, off | dW+db | dW+db, off |");
             Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
             foreach (var l in ConvBench.Model4Layers.Concat(CnnLayers).Concat(ConvBench.Layers))
@@ -43,7 +43,7 @@ static unsafe class ConvKernBench
         float[] dBig = Fill(big.Length), dSmall = Fill(small.Length), dw = Fill(w.Length), db = Fill(s.Cs);
         double flops = 2.0 * s.Cs * s.K * s.L * Batch;
         int saved = ConvDirect.MinChannels;
-        bool savedBatched = ConvBatched.Enabled;
+        bool savedBatched = ConvBatched.Enabled, savedWinograd = ConvWinograd.Enabled;
 
         fixed (float* pb = big, ps = small, pw = w, pbias = bias, pdb = dBig, pds = dSmall, pdw = dw, pdbias = db)
         {
@@ -53,9 +53,11 @@ static unsafe class ConvKernBench
                 {
                     ConvDirect.MinChannels = direct ? saved : int.MaxValue;
                     ConvBatched.Enabled = direct && savedBatched;
+                    ConvWinograd.Enabled = direct && savedWinograd;
                     run();
                     ConvDirect.MinChannels = saved;
                     ConvBatched.Enabled = savedBatched;
+                    ConvWinograd.Enabled = savedWinograd;
                 });
             var cs = new[]
             {

@@ -10,7 +10,7 @@ using Kiln.Bench;
 //   (--profile adds Kiln's per-phase/per-node breakdown and a hand-written-kernel reference step; --no-collect skips the
 //   full GC before each timed epoch);
 //   conv [--filter TEXT]: issue 4's Conv2d layers (a)-(e) at batch 256, fwd and fwd+bwd; --filter m4: get_model4's ten convolutions;
-//   --profile adds each layer's backward halves (dX alone, dW + db alone);
+//   --profile adds each layer's backward halves (dX alone, dW + db alone); --no-winograd runs stride-1 3x3/5x5 layers without Winograd;
 //   convkern [--filter TEXT]: diagnostic, Kiln alone: get_model4's conv products (fwd, dX, dW) in GFLOPS, direct and image-inner kernels on and off;
 //   normpool [--filter TEXT]: issue 4's BatchNorm2d / AvgPool2d / MaxPool2d at batch 256 on four conv activations, fwd and fwd+bwd;
 //   epoch [--threads T] [--limit N]: issue 8's end to end, one epoch of Fashion-MNIST through get_model4 (batch 1024, AdamW +
@@ -64,6 +64,7 @@ for (int i = 0; i < rest.Length; i++)
         case "--batched-wchunk": Kiln.Kernels.ConvBatched.WeightChunkImages = int.Parse(rest[++i]); break; // tuning experiments
         case "--direct-min-work": Kiln.Kernels.Gemm.MinDirectWorkPerThread = long.Parse(rest[++i]); break; // tuning experiments
         case "--direct-kchunk": Kiln.Kernels.GemmDirect.KChunk256 = int.Parse(rest[++i]); break; // tuning experiments
+        case "--no-winograd": Kiln.Kernels.ConvWinograd.Enabled = false; break; // A/B: the direct / im2col paths on stride-1 3x3 and 5x5 layers
         case "--no-prefetch": Kiln.Kernels.GemmDirect.Prefetch = false; break; // experiments
         default: Console.Error.WriteLine($"unknown option {rest[i]}"); return 2;
     }

@@ -250,6 +250,11 @@ internal static unsafe class Conv
     /// </summary>
     internal static void Forward(ConvShape s, int n, float* big, float* w, float* bias, float* small)
     {
+        if (ConvWinograd.Applies(s))
+        {
+            ConvWinograd.Forward(s, n, big, ConvWinograd.PackWeights(s, w, flip: false), bias, small);
+            return;
+        }
         if (ConvBatched.Applies(s))
         {
             ConvBatched.Forward(s, n, big, w, bias, small);
@@ -299,22 +304,28 @@ internal static unsafe class Conv
     /// </summary>
     internal static void Transposed(ConvShape s, int n, float* small, float* w, float* bias, float* big)
     {
-        if (ConvBatched.Applies(s))
-        {
-            ConvBatched.Transposed(s, n, small, w, bias, big);
-            return;
-        }
         if (s.Sh == 1 && s.Sw == 1 && s.Groups == 1)
         {
             // Stride 1: the input gradient is a stride-1 convolution of the output gradient padded by d(k-1) - p, with the
             // weight transposed and rotated 180°.
             int ph = s.Dh * (s.Kh - 1) - s.Ph, pw = s.Dw * (s.Kw - 1) - s.Pw;
             var t = new ConvShape(s.Cs, s.Oh, s.Ow, s.Cb, s.Kh, s.Kw, 1, 1, ph, pw, s.Dh, s.Dw, s.H, s.W, 1);
-            if (ph >= 0 && pw >= 0 && s.Oh + 2 * ph - s.Dh * (s.Kh - 1) == s.H && s.Ow + 2 * pw - s.Dw * (s.Kw - 1) == s.W && ConvDirect.Applies(t))
+            bool fits = ph >= 0 && pw >= 0 && s.Oh + 2 * ph - s.Dh * (s.Kh - 1) == s.H && s.Ow + 2 * pw - s.Dw * (s.Kw - 1) == s.W;
+            if (fits && ConvWinograd.Applies(t))
+            {
+                ConvWinograd.Forward(t, n, small, ConvWinograd.PackWeights(t, w, flip: true), bias, big);
+                return;
+            }
+            if (fits && !ConvBatched.Applies(s) && ConvDirect.Applies(t))
             {
                 ConvDirect.Forward(t, n, small, ConvDirect.PackWeights(t, w, flip: true), bias, big);
                 return;
             }
+        }
+        if (ConvBatched.Applies(s))
+        {
+            ConvBatched.Transposed(s, n, small, w, bias, big);
+            return;
         }
         if (ConvRows.Applies(s))
         {
@@ -405,6 +416,11 @@ internal static unsafe class Conv
     /// </summary>
     internal static void WeightGrad(ConvShape s, int n, float* small, float* big, float* dw, float* dbias)
     {
+        if (ConvWinograd.Applies(s))
+        {
+            ConvWinograd.WeightGrad(s, n, small, big, dw, dbias);
+            return;
+        }
         if (ConvBatched.WeightGradApplies(s))
         {
             ConvBatched.WeightGrad(s, n, small, big, dw, dbias);
