@@ -79,17 +79,17 @@ internal static class BackwardEngine
     /// </summary>
     static void AccumulateLeaf(Tensor leaf, Tensor g, bool steal = true)
     {
-        if (leaf.Grad != null)
+        if (leaf._grad != null)
         {
-            leaf.Grad.AddInPlace(g);
+            leaf._grad.AddInPlace(g);
             return;
         }
         bool owned = steal && g.DType == DType.Float32 && g._offset == 0 && g.IsContiguous && g.Storage.Length == g.Numel
             && !g.RequiresGrad && Claim(g.Storage);
-        if (owned) leaf.Grad = g;
+        if (owned) leaf.SetOwnedGrad(g);
         else
         {
-            leaf.Grad = g.CopyContiguous();
+            leaf.SetOwnedGrad(g.CopyContiguous());
             Claim(g.Storage);
         }
     }

@@ -60,7 +60,9 @@ public static partial class F
             int outF = weight._shape[0], inF = weight._shape[1];
             var g2 = g.Reshape(-1, outF);
             var gx = x.RequiresGrad ? g.MatMul(weight) : null;
-            var gw = weight.RequiresGrad ? g2.T.MatMul(x.Reshape(-1, inF)) : null;
+            // dW goes into the buffer of the weight's previous gradient when ZeroGrad took it back (Tensor.TakeSpareGrad):
+            // warm in cache, where a fresh one would be written to cold memory.
+            var gw = weight.RequiresGrad ? Tensor.MatMulInto(g2.T, x.Reshape(-1, inF), weight.TakeSpareGrad(weight._shape)) : null;
             var gb = bias != null && bias.RequiresGrad ? g2.Sum(0) : null;
             return bias == null ? [gx, gw] : [gx, gw, gb];
         }, x, weight);

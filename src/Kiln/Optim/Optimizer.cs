@@ -129,7 +129,7 @@ public abstract class Optimizer
         foreach (var group in _groups)
             foreach (var p in group.Params)
             {
-                if (p.Grad is not Tensor grad) continue;
+                if (p._grad is not Tensor grad) continue;
                 if (!Shapes.Equal(grad._shape, p._shape))
                     throw new InvalidOperationException($"{GetType().Name}.Step: gradient shape {Shapes.Str(grad._shape)} does not match parameter {Shapes.Str(p._shape)}");
                 var state = StateOf(p);
@@ -206,7 +206,7 @@ public abstract class Optimizer
         if (GradDecayOnZero is double mom)
         {
             using var _ = Autograd.NoGrad();
-            foreach (var p in Parameters) p.Grad?.MulInPlace((float)mom);
+            foreach (var p in Parameters) p._grad?.MulInPlace((float)mom);
             return;
         }
         foreach (var p in Parameters) p.ZeroGrad(setToNull);

@@ -11,7 +11,52 @@ public sealed partial class Tensor
     public Node? GradFn { get; private set; }
 
     /// <summary>Accumulated gradient: set by Backward on leaves that require grad (and on tensors that called RetainGrad).</summary>
-    public Tensor? Grad { get; set; }
+    public Tensor? Grad
+    {
+        get
+        {
+            _gradShared = _grad != null;
+            return _grad;
+        }
+        set
+        {
+            _grad = value;
+            _gradShared = value != null;
+        }
+    }
+
+    /// <summary>The gradient as the backward engine and the optimizers read and write it, without marking it shared.</summary>
+    internal Tensor? _grad;
+
+    /// <summary>
+    /// Whether <see cref="Grad"/> has handed the current gradient tensor to code outside the engine and the optimizers (or
+    /// received it from there): such a tensor may be held elsewhere, so its buffer is never reused.
+    /// </summary>
+    bool _gradShared;
+
+    /// <summary>
+    /// A gradient buffer that <see cref="ZeroGrad"/> (set to null) took back because nothing outside the engine and the
+    /// optimizers ever saw it; the next backward pass writes this parameter's gradient into it instead of a fresh buffer
+    /// (<see cref="TakeSpareGrad"/>). Grad is null as PyTorch's zero_grad() leaves it; only the memory is kept, and a fresh
+    /// buffer is cold in cache (a 784x50 weight gradient cost 15-20 µs more per MLP step).
+    /// </summary>
+    Tensor? _spareGrad;
+
+    /// <summary>Sets the gradient to a buffer only the engine holds.</summary>
+    internal void SetOwnedGrad(Tensor g)
+    {
+        _grad = g;
+        _gradShared = false;
+    }
+
+    /// <summary>The spare gradient buffer if there is no gradient yet and it has this shape (it is handed out once), else null.</summary>
+    internal Tensor? TakeSpareGrad(int[] shape)
+    {
+        var s = _spareGrad;
+        if (s == null || _grad != null || !Shapes.Equal(s._shape, shape)) return null;
+        _spareGrad = null;
+        return s;
+    }
 
     /// <summary>True for tensors created by the user (not by a recorded op); only leaves get Grad by default.</summary>
     public bool IsLeaf => GradFn == null;
@@ -51,8 +96,18 @@ public sealed partial class Tensor
     /// <summary>Clears Grad (sets it to null, or zeroes it in place when setToNull is false).</summary>
     public void ZeroGrad(bool setToNull = true)
     {
-        if (setToNull) Grad = null;
-        else Grad?.ZeroInPlace();
+        if (!setToNull)
+        {
+            _grad?.ZeroInPlace();
+            return;
+        }
+        if (_grad != null && !_gradShared)
+        {
+            _spareGrad = _grad;
+            _grad.Storage.GradClaimed = 0;   // no one else holds it: it may become a gradient again without a copy
+        }
+        _grad = null;
+        _gradShared = false;
     }
 
     /// <summary>True when an op on these inputs must be recorded.</summary>

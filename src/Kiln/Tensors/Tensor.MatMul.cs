@@ -103,7 +103,11 @@ public sealed partial class Tensor
         return t.AsStrided([.. t._shape[..d], 1, .. t._shape[d..]], [.. t._strides[..d], stride, .. t._strides[d..]], t._offset);
     }
 
-    static Tensor MatMulForward(Tensor a, Tensor b, string op)
+    /// <summary>Unrecorded a·b written into <paramref name="into"/> when it is given and has the result's shape (any contents;
+    /// contiguous, offset 0, float32), else into a new tensor; returns the result.</summary>
+    internal static Tensor MatMulInto(Tensor a, Tensor b, Tensor? into) => MatMulForward(a, b, "MatMul", into);
+
+    static Tensor MatMulForward(Tensor a, Tensor b, string op, Tensor? into = null)
     {
         if (a.DType != DType.Float32 || b.DType != DType.Float32)
             throw new ArgumentException($"{op}: expected float32 tensors, got {a.DType.Name()} {Shapes.Str(a._shape)} and {b.DType.Name()} {Shapes.Str(b._shape)} (convert with .Float())");
@@ -130,7 +134,9 @@ public sealed partial class Tensor
         if (a.Dim > 1) outShape.Add(m);
         if (b.Dim > 1) outShape.Add(n);
         // GEMM overwrites C; only an empty inner dimension (k = 0) needs the zeros.
-        var result = k == 0 ? Empty([.. outShape]) : Unfilled([.. outShape]);
+        var result = into != null && k > 0 && Shapes.Equal(into._shape, [.. outShape]) && into._offset == 0 && into.IsContiguous
+            && into.DType == DType.Float32 && into.Storage.Length == into.Numel ? into
+            : k == 0 ? Empty([.. outShape]) : Unfilled([.. outShape]);
         int batches = Shapes.Numel(batch, op);
         // Empty products (k = 0 gives zeros) return before touching storage: an empty view's offset may lie past its buffer.
         if (batches == 0 || m == 0 || n == 0 || k == 0) return result;
