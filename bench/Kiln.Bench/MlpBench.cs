@@ -21,7 +21,13 @@ static class MlpBench
 {
     const int In = 784, Hidden = 50, Classes = 10, Batch = 64;
     const float Lr = 0.1f;
-    const int InitSeed = 42, ShuffleSeed = 2026, WarmupSteps = 938;
+    const int InitSeed = 42, ShuffleSeed = 2026;
+
+    /// <summary>Untimed warm-up epochs per contestant, alternating Kiln, TorchSharp, Kiln, ... before the timed ones: .NET's
+    /// tiered JIT compiles Kiln's hot methods first quickly, then instrumented, then optimised once they have run ~30 times
+    /// and the runtime has seen no new compilation for 100 ms, which happens only in Kiln's second warm-up epoch, after
+    /// TorchSharp's first. Measured with one warm-up epoch: Kiln's first timed epoch ran at 2-4x its later step time.</summary>
+    const int WarmupEpochs = 2;
 
     /// <summary>Epochs per contestant per thread count (alternating order); --reps overrides.</summary>
     public static int Reps = 5;
@@ -238,7 +244,7 @@ static class MlpBench
                           $"normalised with mean {d.Mean:0.0000} std {d.Std:0.0000}, shuffled with seed {ShuffleSeed}; validation = the {d.ValidY.Length} test rows; " +
                           $"loaded in {swLoad.Elapsed.TotalSeconds:0.0} s (not timed)");
         Console.WriteLine($"same initial weights (Kiln Linear init, seed {InitSeed}) copied into both; {Reps} epoch(s) per contestant per thread count, alternating order; " +
-                          $"warm-up {WarmupSteps} steps on a throwaway model first; " +
+                          $"warm-up: {WarmupEpochs} untimed epochs per contestant on throwaway models, alternating; " +
                           (CollectBeforeEpoch ? "full GC before each timed epoch" : "NO GC before the timed epochs (--no-collect)"));
         var init = InitialWeights();
         var kx = KTensor.FromArray(d.X, d.N, In);
@@ -252,13 +258,21 @@ static class MlpBench
         foreach (int threads in threadCounts)
         {
             Env.SetThreads(threads);
-            // warm-up: JIT tiers (Kiln), libtorch's thread pool and allocator (torch)
+            // warm-up: JIT tiers (Kiln), libtorch's thread pool and allocator (torch); reported, not counted
+            var warm = new List<string>();
+            for (int e = 0; e < WarmupEpochs; e++)
             {
                 var k = new KilnRun(d, init, kx, ky);
-                for (int s = 0; s < WarmupSteps; s++) k.Step(s % d.Steps);
+                long t0 = Stopwatch.GetTimestamp();
+                for (int s = 0; s < d.Steps; s++) k.Step(s);
+                double kSec = Stopwatch.GetElapsedTime(t0).TotalSeconds;
                 using var t = new TorchRun(init, tx, ty, d.N);
-                for (int s = 0; s < WarmupSteps; s++) t.Step(s % d.Steps);
+                t0 = Stopwatch.GetTimestamp();
+                for (int s = 0; s < d.Steps; s++) t.Step(s);
+                double tSec = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                warm.Add($"Kiln {kSec / d.Steps * 1e6:0} / TorchSharp {tSec / d.Steps * 1e6:0}");
             }
+            Console.WriteLine($"\nwarm-up epochs, µs/step (untimed in the results): {string.Join("; ", warm)}");
             var kr = new List<EpochResult>();
             var tr = new List<EpochResult>();
             for (int rep = 0; rep < Reps; rep++)
