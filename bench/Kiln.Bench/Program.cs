@@ -65,6 +65,7 @@ for (int i = 0; i < rest.Length; i++)
         case "--direct-min-work": Kiln.Kernels.Gemm.MinDirectWorkPerThread = long.Parse(rest[++i]); break; // tuning experiments
         case "--direct-kchunk": Kiln.Kernels.GemmDirect.KChunk256 = int.Parse(rest[++i]); break; // tuning experiments
         case "--winograd-min": Kiln.Kernels.ConvWinograd.MinOut = int.Parse(rest[++i]); break; // tuning experiments
+        case "--winograd-narrow": Kiln.Kernels.ConvWinograd.Narrow = true; break; // measurements: the Vector256 (AVX2) kernels
         case "--no-winograd": Kiln.Kernels.ConvWinograd.Enabled = false; break; // A/B: the direct / im2col paths on stride-1 3x3 and 5x5 layers
         case "--no-prefetch": Kiln.Kernels.GemmDirect.Prefetch = false; break; // experiments
         default: Console.Error.WriteLine($"unknown option {rest[i]}"); return 2;

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Generates src/Kiln/Kernels/ConvWinograd.g.cs: straight-line Vector512 code for the input (Bᵀ d B) and output (Aᵀ m A)
 transforms of Winograd's F(4x4, 3x3) (tiles of 6) and F(4x4, 5x5) (tiles of 8), and the output-gradient transform
-(G' e G'ᵀ) of the weight gradient's F(3x3, 4x4) and F(5x5, 4x4), with the matrices' constants folded in.
+(G' e G'ᵀ) of the weight gradient's F(3x3, 4x4) and F(5x5, 4x4), with the matrices' constants folded in; each for
+Vector512 (16 channels per vector) and, suffixed Narrow, Vector256 (8 channels; AVX2 hosts).
 
 The matrices come from the Toom-Cook construction that ConvWinograd.Transform also uses (points 0, ±1, ±2, ±1/2 and
 infinity), computed here in exact fractions. Both transforms are applied as two 1-d passes (rows, then columns). Points
@@ -72,6 +73,11 @@ def lit(v):
     return s + "f"
 
 
+V = "Vector512"  # the vector type being emitted (main() sets it per width)
+SUFFIX = ""
+LANES = {"Vector512": 16, "Vector256": 8}
+
+
 def term_sum(terms):
     """C# expression for sum(coef * var) over terms [(coef, var)], coef != 0, using FMA for general coefficients."""
     ones = [(c, x) for c, x in terms if c in (1, -1)]
@@ -86,8 +92,8 @@ def term_sum(terms):
         if expr is None:
             expr = f"{x} * {lit(c)}"
         else:
-            expr = f"Vector512.FusedMultiplyAdd({x}, Vector512.Create({lit(c)}), {expr})"
-    return expr if expr is not None else "Vector512<float>.Zero"
+            expr = f"{V}.FusedMultiplyAdd({x}, {V}.Create({lit(c)}), {expr})"
+    return expr if expr is not None else f"{V}<float>.Zero"
 
 
 def rows_1d(t, xs, ys, lines, ind):
@@ -152,16 +158,16 @@ def gen_input(r):
     bt, _ = matrices(r)
     a = len(bt)
     L = []
-    L.append(f"    /// <summary>Bᵀ d B for one {a}x{a} tile of 16 channels: d at the tile's top-left (rs floats between rows, cs between")
+    L.append(f"    /// <summary>Bᵀ d B for one {a}x{a} tile of {LANES[V]} channels: d at the tile's top-left (rs floats between rows, cs between")
     L.append(f"    /// columns); writes position p of the result at v + p·vs; t holds {a * a} vectors of scratch.</summary>")
     L.append(f"    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
-    L.append(f"    static void Input{a}(float* d, nint rs, nint cs, float* v, nint vs, Vector512<float>* t)")
+    L.append(f"    static void Input{a}{SUFFIX}(float* d, nint rs, nint cs, float* v, nint vs, {V}<float>* t)")
     L.append("    {")
     L.append(f"        for (int r = 0; r < {a}; r++, d += rs)")
     L.append("        {")
     xs = [f"x{c}" for c in range(a)]
     for c in range(a):
-        L.append(f"            var x{c} = Vector512.Load(d{'' if c == 0 else ' + %d * cs' % c});")
+        L.append(f"            var x{c} = {V}.Load(d{'' if c == 0 else ' + %d * cs' % c});")
     ys = [f"y{c}" for c in range(a)]
     rows_1d(bt, xs, ys, L, "            ")
     for c in range(a):
@@ -183,16 +189,16 @@ def gen_output(r):
     _, at = matrices(r)
     a = len(at[0])
     L = []
-    L.append(f"    /// <summary>Aᵀ m A + bias for one tile of 16 channels: position p of m at m + p·ms; writes the 4x4 outputs at o (rs floats")
+    L.append(f"    /// <summary>Aᵀ m A + bias for one tile of {LANES[V]} channels: position p of m at m + p·ms; writes the 4x4 outputs at o (rs floats")
     L.append(f"    /// between rows, cs between columns); t holds {a * M} vectors of scratch.</summary>")
     L.append(f"    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
-    L.append(f"    static void Output{a}(float* m, nint ms, Vector512<float> bias, float* o, nint rs, nint cs, Vector512<float>* t)")
+    L.append(f"    static void Output{a}{SUFFIX}(float* m, nint ms, {V}<float> bias, float* o, nint rs, nint cs, {V}<float>* t)")
     L.append("    {")
     L.append(f"        for (int r = 0; r < {a}; r++)")
     L.append("        {")
     xs = [f"x{j}" for j in range(a)]
     for j in range(a):
-        L.append(f"            var x{j} = Vector512.Load(m + (r * {a} + {j}) * ms);")
+        L.append(f"            var x{j} = {V}.Load(m + (r * {a} + {j}) * ms);")
     ys = [f"y{i}" for i in range(M)]
     cols_1d(at, xs, ys, L, "            ")
     for i in range(M):
@@ -214,16 +220,16 @@ def gen_grad(r):
     g = grad_matrix(r)
     a = len(g)
     L = []
-    L.append(f"    /// <summary>G' e G'ᵀ for one 4x4 tile of 16 output-gradient channels (the weight gradient's F({r}, 4)): e at the tile's")
+    L.append(f"    /// <summary>G' e G'ᵀ for one 4x4 tile of {LANES[V]} output-gradient channels (the weight gradient's F({r}, 4)): e at the tile's")
     L.append(f"    /// top-left (rs floats between rows, cs between columns); writes position p at v + p·vs; t holds {a * M} vectors of scratch.</summary>")
     L.append(f"    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
-    L.append(f"    static void Grad{a}(float* e, nint rs, nint cs, float* v, nint vs, Vector512<float>* t)")
+    L.append(f"    static void Grad{a}{SUFFIX}(float* e, nint rs, nint cs, float* v, nint vs, {V}<float>* t)")
     L.append("    {")
     L.append(f"        for (int r = 0; r < {M}; r++, e += rs)")
     L.append("        {")
     xs = [f"x{c}" for c in range(M)]
     for c in range(M):
-        L.append(f"            var x{c} = Vector512.Load(e{'' if c == 0 else ' + %d * cs' % c});")
+        L.append(f"            var x{c} = {V}.Load(e{'' if c == 0 else ' + %d * cs' % c});")
     ys = [f"y{c}" for c in range(a)]
     rows_1d(g, xs, ys, L, "            ")
     for c in range(a):
@@ -241,6 +247,140 @@ def gen_grad(r):
     return L
 
 
+# The per-image drivers, the same for both widths: @V@ is the vector type, @L@ its lanes, @S@ the name suffix.
+DRIVERS = r'''    /// <summary>v [pos][tile][cin] = (Bᵀ d B)[pos] for every tile d of xc, @L@ channels at a time.</summary>
+    static void InputTransform@S@(Transform tr, float* xc, int wx, int cin, int th, int tw, float* v)
+    {
+        int a = tr.A, tiles = th * tw;
+        @V@<float>* tmp = stackalloc @V@<float>[a * a];
+        nint rs = (nint)wx * cin, vs = (nint)tiles * cin;
+        for (int ty = 0; ty < th; ty++)
+            for (int tx = 0; tx < tw; tx++)
+            {
+                float* vt = v + (nint)(ty * tw + tx) * cin;
+                for (int cb = 0; cb < cin; cb += @L@)
+                {
+                    float* d = xc + ((nint)ty * Mt * wx + tx * Mt) * cin + cb;
+                    if (a == 8) Input8@S@(d, rs, cin, vt + cb, vs, tmp);
+                    else Input6@S@(d, rs, cin, vt + cb, vs, tmp);
+                }
+            }
+    }
+
+    /// <summary>m [pos][tile][cout] = v [pos][tile][cin] · u [pos][cin][cout] for every pos: eight tiles by @L@ output channels at a time.</summary>
+    static void Products@S@(float* v, float* u, float* m, int positions, int tiles, int cin, int cout)
+    {
+        for (int p = 0; p < positions; p++)
+        {
+            float* vp = v + (nint)p * tiles * cin, up = u + (nint)p * cin * cout, mp = m + (nint)p * tiles * cout;
+            for (int cb = 0; cb < cout; cb += @L@)
+            {
+                int t = 0;
+                for (; t + 8 <= tiles; t += 8)
+                {
+                    float* v0 = vp + (nint)t * cin;
+                    @V@<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+                    for (int ci = 0; ci < cin; ci++)
+                    {
+                        var w = @V@.Load(up + (nint)ci * cout + cb);
+                        a0 = @V@.FusedMultiplyAdd(@V@.Create(v0[ci]), w, a0);
+                        a1 = @V@.FusedMultiplyAdd(@V@.Create(v0[cin + ci]), w, a1);
+                        a2 = @V@.FusedMultiplyAdd(@V@.Create(v0[2 * cin + ci]), w, a2);
+                        a3 = @V@.FusedMultiplyAdd(@V@.Create(v0[3 * cin + ci]), w, a3);
+                        a4 = @V@.FusedMultiplyAdd(@V@.Create(v0[4 * cin + ci]), w, a4);
+                        a5 = @V@.FusedMultiplyAdd(@V@.Create(v0[5 * cin + ci]), w, a5);
+                        a6 = @V@.FusedMultiplyAdd(@V@.Create(v0[6 * cin + ci]), w, a6);
+                        a7 = @V@.FusedMultiplyAdd(@V@.Create(v0[7 * cin + ci]), w, a7);
+                    }
+                    float* o = mp + (nint)t * cout + cb;
+                    a0.Store(o); a1.Store(o + cout); a2.Store(o + 2 * cout); a3.Store(o + 3 * cout);
+                    a4.Store(o + 4 * cout); a5.Store(o + 5 * cout); a6.Store(o + 6 * cout); a7.Store(o + 7 * cout);
+                }
+                for (; t < tiles; t++)
+                {
+                    float* v0 = vp + (nint)t * cin;
+                    var acc = @V@<float>.Zero;
+                    for (int ci = 0; ci < cin; ci++)
+                        acc = @V@.FusedMultiplyAdd(@V@.Create(v0[ci]), @V@.Load(up + (nint)ci * cout + cb), acc);
+                    acc.Store(mp + (nint)t * cout + cb);
+                }
+            }
+        }
+    }
+
+    /// <summary>oc [th·4][owt][cout] = Aᵀ m A (+ bias) for every tile, @L@ output channels at a time.</summary>
+    static void OutputTransform@S@(Transform tr, float* m, float* bias, int cout, int th, int tw, float* oc, int owt)
+    {
+        int a = tr.A, tiles = th * tw;
+        @V@<float>* tmp = stackalloc @V@<float>[a * Mt];
+        nint ms = (nint)tiles * cout, rs = (nint)owt * cout;
+        for (int ty = 0; ty < th; ty++)
+            for (int tx = 0; tx < tw; tx++)
+            {
+                float* mt = m + (nint)(ty * tw + tx) * cout;
+                float* o = oc + ((nint)ty * Mt * owt + tx * Mt) * cout;
+                for (int cb = 0; cb < cout; cb += @L@)
+                {
+                    var b = bias == null ? @V@<float>.Zero : @V@.Load(bias + cb);
+                    if (a == 8) Output8@S@(mt + cb, ms, b, o + cb, rs, cout, tmp);
+                    else Output6@S@(mt + cb, ms, b, o + cb, rs, cout, tmp);
+                }
+            }
+    }
+
+    /// <summary>e [pos][tile][cs] = (GD g GDᵀ)[pos] for every 4x4 tile g of ec, @L@ channels at a time.</summary>
+    static void GradTransform@S@(int a, float* ec, int cs, int th, int tw, int owt, float* e)
+    {
+        int tiles = th * tw;
+        @V@<float>* tmp = stackalloc @V@<float>[a * Mt];
+        nint rs = (nint)owt * cs, es = (nint)tiles * cs;
+        for (int ty = 0; ty < th; ty++)
+            for (int tx = 0; tx < tw; tx++)
+            {
+                float* et = e + (nint)(ty * tw + tx) * cs;
+                float* g = ec + ((nint)ty * Mt * owt + tx * Mt) * cs;
+                for (int cb = 0; cb < cs; cb += @L@)
+                {
+                    if (a == 8) Grad8@S@(g + cb, rs, cs, et + cb, es, tmp);
+                    else Grad6@S@(g + cb, rs, cs, et + cb, es, tmp);
+                }
+            }
+    }
+
+    /// <summary>acc [pos][cs][cb] += e [pos][tile][cs]ᵀ · v [pos][tile][cb] for every pos: eight output channels by @L@ input channels at a time.</summary>
+    static void Accumulate@S@(float* e, float* v, float* acc, int positions, int tiles, int cs, int cb)
+    {
+        for (int p = 0; p < positions; p++)
+        {
+            float* ep = e + (nint)p * tiles * cs, vp = v + (nint)p * tiles * cb, ap = acc + (nint)p * cs * cb;
+            for (int ci = 0; ci < cb; ci += @L@)
+                for (int co = 0; co < cs; co += 8)
+                {
+                    float* o = ap + (nint)co * cb + ci;
+                    @V@<float> a0 = @V@.Load(o), a1 = @V@.Load(o + cb), a2 = @V@.Load(o + 2 * cb), a3 = @V@.Load(o + 3 * cb);
+                    @V@<float> a4 = @V@.Load(o + 4 * cb), a5 = @V@.Load(o + 5 * cb), a6 = @V@.Load(o + 6 * cb), a7 = @V@.Load(o + 7 * cb);
+                    float* et = ep + co;
+                    float* vt = vp + ci;
+                    for (int t = 0; t < tiles; t++, et += cs, vt += cb)
+                    {
+                        var x = @V@.Load(vt);
+                        a0 = @V@.FusedMultiplyAdd(@V@.Create(et[0]), x, a0);
+                        a1 = @V@.FusedMultiplyAdd(@V@.Create(et[1]), x, a1);
+                        a2 = @V@.FusedMultiplyAdd(@V@.Create(et[2]), x, a2);
+                        a3 = @V@.FusedMultiplyAdd(@V@.Create(et[3]), x, a3);
+                        a4 = @V@.FusedMultiplyAdd(@V@.Create(et[4]), x, a4);
+                        a5 = @V@.FusedMultiplyAdd(@V@.Create(et[5]), x, a5);
+                        a6 = @V@.FusedMultiplyAdd(@V@.Create(et[6]), x, a6);
+                        a7 = @V@.FusedMultiplyAdd(@V@.Create(et[7]), x, a7);
+                    }
+                    a0.Store(o); a1.Store(o + cb); a2.Store(o + 2 * cb); a3.Store(o + 3 * cb);
+                    a4.Store(o + 4 * cb); a5.Store(o + 5 * cb); a6.Store(o + 6 * cb); a7.Store(o + 7 * cb);
+                }
+        }
+    }
+'''
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "src/Kiln/Kernels/ConvWinograd.g.cs"
     L = ["// <auto-generated> by bench/tools/gen-conv-winograd.py: do not edit by hand; edit the generator and re-run it. </auto-generated>",
@@ -253,12 +393,16 @@ def main():
          "",
          "static unsafe partial class ConvWinograd",
          "{"]
-    for r in (3, 5):
-        L += gen_input(r)
-        L.append("")
-        L += gen_output(r)
-        L.append("")
-        L += gen_grad(r)
+    global V, SUFFIX
+    for V, SUFFIX in (("Vector512", ""), ("Vector256", "Narrow")):
+        for r in (3, 5):
+            L += gen_input(r)
+            L.append("")
+            L += gen_output(r)
+            L.append("")
+            L += gen_grad(r)
+            L.append("")
+        L += DRIVERS.replace("@V@", V).replace("@L@", str(LANES[V])).replace("@S@", SUFFIX).rstrip("\n").split("\n")
         L.append("")
     L[-1] = "}"
     with open(out, "w") as f:

@@ -8,7 +8,8 @@ namespace Kiln.Tests;
 /// The Winograd F(4x4, 3x3) and F(4x4, 5x5) path (<see cref="ConvWinograd"/>): its transforms against the definition of
 /// correlation in double precision, the forward and input-gradient kernels against the nested-loop definitions (odd sizes,
 /// partial tiles, padding 0 to k-1, batch 1), the dispatcher's choice, and finite-difference gradient checks through
-/// F.Conv2d. Kernel tests need AVX-512 (the only width the path is written for); elsewhere they check that it stays off.
+/// F.Conv2d. Kernel tests run each width this machine has: Vector512 (16 channels per vector) and Vector256 (8, the AVX2
+/// hosts' kernels, which AVX-512 machines run too).
 /// </summary>
 public unsafe class ConvWinogradTests
 {
@@ -50,6 +51,10 @@ public unsafe class ConvWinogradTests
         }
     }
 
+    /// <summary>The widths this machine runs: Vector512 (false) where accelerated, Vector256 "narrow" (true) with AVX2.</summary>
+    static bool[] Widths() =>
+        [.. new[] { false, true }.Where(n => n ? Vector256.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Fma.IsSupported : Vector512.IsHardwareAccelerated)];
+
     public static TheoryData<ConvCase> Cases() => new()
     {
         new ConvCase(3, 16, 16, 28, 28, 5, 5, Ph: 2, Pw: 2),   // lesson 15's layer (d)
@@ -58,7 +63,12 @@ public unsafe class ConvWinogradTests
         new ConvCase(2, 16, 16, 9, 8, 3, 3, Ph: 2, Pw: 2),     // padding k-1: 11x10 outputs
         new ConvCase(1, 48, 16, 14, 14, 3, 3, Ph: 1, Pw: 0),   // different padding per side
         new ConvCase(2, 16, 48, 10, 17, 5, 5, Ph: 3, Pw: 1),
+        new ConvCase(2, 8, 24, 11, 9, 5, 5, Ph: 2, Pw: 2),     // multiples of 8 only: the Vector256 kernels alone
+        new ConvCase(1, 24, 8, 10, 12, 3, 3, Ph: 1, Pw: 1),
     };
+
+    /// <summary>Whether the case runs at this width (16 lanes need channel counts in multiples of 16).</summary>
+    static bool Fits(ConvCase c, bool narrow) => c.Cin % (narrow ? 8 : 16) == 0 && c.Cout % (narrow ? 8 : 16) == 0;
 
     static ConvShape Shape(ConvCase c) => new(c.Cin, c.H, c.W, c.Cout, c.Kh, c.Kw, c.Sh, c.Sw, c.Ph, c.Pw, c.Dh, c.Dw, c.Oh, c.Ow, 1);
 
@@ -80,27 +90,38 @@ public unsafe class ConvWinogradTests
     public void Forward_MatchesNestedLoops(ConvCase c)
     {
         var s = Shape(c);
-        Assert.Equal(Vector512.IsHardwareAccelerated, ConvWinograd.Applies(s));
-        if (!ConvWinograd.Applies(s)) return;
         float[] x = Rand(c.N * s.BigSize, 1), w = Rand(s.Cs * s.K, 2), b = Rand(s.Cs, 3);
         var expected = ConvRef.Conv2d(x, w, b, c);
-        var y = Rand(c.N * s.SmallSize, 4);   // garbage that must be overwritten
-        fixed (float* px = x, pw = w, pb = b, py = y)
-            ConvWinograd.Forward(s, c.N, px, ConvWinograd.PackWeights(s, pw, flip: false), pb, py);
-        AssertClose(expected, y, $"forward {c}", c.Kh == 3 ? 3e-6 : 1e-5, 2e-4f);
+        foreach (bool narrow in Widths().Where(n => Fits(c, n)))
+        {
+            var y = Rand(c.N * s.SmallSize, 4);   // garbage that must be overwritten
+            fixed (float* px = x, pw = w, pb = b, py = y)
+                ConvWinograd.Forward(s, c.N, px, ConvWinograd.PackWeights(s, pw, flip: false), pb, py, narrow);
+            AssertClose(expected, y, $"forward {c}, narrow {narrow}", c.Kh == 3 ? 3e-6 : 1e-5, 2e-4f);
+        }
     }
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void InputGradient_ThroughTheDispatcherMatchesTheScatterDefinition(ConvCase c)
+    public void InputGradient_MatchesTheScatterDefinition(ConvCase c)
     {
         var s = Shape(c);
         float[] dy = Rand(c.N * s.SmallSize, 5), w = Rand(s.Cs * s.K, 6);
         var t = new ConvCase(c.N, c.Cout, c.Cin, c.Oh, c.Ow, c.Kh, c.Kw, c.Sh, c.Sw, c.Ph, c.Pw, c.Dh, c.Dw);
         var expected = ConvRef.ConvTranspose2d(dy, w, null, t, c.H, c.W);
+        // through the dispatcher (this machine's width, where the shape applies; another path otherwise)
         var dx = Rand(c.N * s.BigSize, 7);
         fixed (float* pdy = dy, pw = w, pdx = dx) Conv.Transposed(s, c.N, pdy, pw, null, pdx);
         AssertClose(expected, dx, $"input gradient {c}", c.Kh == 3 ? 3e-6 : 1e-5, 2e-4f);
+        // the kernel at each width: a stride-1 convolution of dy padded by k-1-p with the weight turned 180°
+        var ts = new ConvShape(s.Cs, s.Oh, s.Ow, s.Cb, s.Kh, s.Kw, 1, 1, s.Kh - 1 - s.Ph, s.Kw - 1 - s.Pw, 1, 1, s.H, s.W, 1);
+        foreach (bool narrow in Widths().Where(n => Fits(c, n)))
+        {
+            var dx2 = Rand(c.N * s.BigSize, 8);
+            fixed (float* pdy = dy, pw = w, pdx = dx2)
+                ConvWinograd.Forward(ts, c.N, pdy, ConvWinograd.PackWeights(ts, pw, flip: true), null, pdx, narrow);
+            AssertClose(expected, dx2, $"input gradient {c}, narrow {narrow}", c.Kh == 3 ? 3e-6 : 1e-5, 2e-4f);
+        }
     }
 
     [Theory]
@@ -108,7 +129,6 @@ public unsafe class ConvWinogradTests
     public void WeightGradient_MatchesNestedLoops(ConvCase c)
     {
         var s = Shape(c);
-        if (!ConvWinograd.Applies(s)) return;
         float[] x = Rand(c.N * s.BigSize, 8), dy = Rand(c.N * s.SmallSize, 9);
         var ew = new double[s.Cs * s.K];
         var eb = new double[s.Cs];
@@ -128,14 +148,17 @@ public unsafe class ConvWinogradTests
                                     ew[((co * c.Cin + ci) * c.Kh + i) * c.Kw + j] += g * x[((n * c.Cin + ci) * c.H + iy) * c.W + ix];
                                 }
                     }
-        float[] dw = Rand(s.Cs * s.K, 10), db = Rand(s.Cs, 11);   // garbage that must be overwritten
-        fixed (float* px = x, pdy = dy, pdw = dw, pdb = db) ConvWinograd.WeightGrad(s, c.N, pdy, px, pdw, pdb);
-        AssertClose(Array.ConvertAll(ew, e => (float)e), dw, $"weight gradient {c}", c.Kh == 3 ? 3e-6 : 1e-5, 1e-3f);
-        ConvRef.AssertClose(Array.ConvertAll(eb, e => (float)e), db, $"bias gradient {c}", 1e-4f);
-        // without a bias gradient, and the same weight gradient bit for bit
-        var dw2 = Rand(s.Cs * s.K, 12);
-        fixed (float* px = x, pdy = dy, pdw = dw2) ConvWinograd.WeightGrad(s, c.N, pdy, px, pdw, null);
-        Assert.Equal(dw, dw2);
+        foreach (bool narrow in Widths().Where(n => Fits(c, n)))
+        {
+            float[] dw = Rand(s.Cs * s.K, 10), db = Rand(s.Cs, 11);   // garbage that must be overwritten
+            fixed (float* px = x, pdy = dy, pdw = dw, pdb = db) ConvWinograd.WeightGrad(s, c.N, pdy, px, pdw, pdb, narrow);
+            AssertClose(Array.ConvertAll(ew, e => (float)e), dw, $"weight gradient {c}, narrow {narrow}", c.Kh == 3 ? 3e-6 : 1e-5, 1e-3f);
+            ConvRef.AssertClose(Array.ConvertAll(eb, e => (float)e), db, $"bias gradient {c}, narrow {narrow}", 1e-4f);
+            // without a bias gradient, and the same weight gradient bit for bit
+            var dw2 = Rand(s.Cs * s.K, 12);
+            fixed (float* px = x, pdy = dy, pdw = dw2) ConvWinograd.WeightGrad(s, c.N, pdy, px, pdw, null, narrow);
+            Assert.Equal(dw, dw2);
+        }
     }
 
     [Fact]
@@ -144,12 +167,13 @@ public unsafe class ConvWinogradTests
         static ConvShape S(int cin, int cout, int hw, int k, int stride = 1, int dil = 1, int groups = 1, int kw = 0) =>
             new(cin, hw, hw, cout, k, kw == 0 ? k : kw, stride, stride, k / 2, (kw == 0 ? k : kw) / 2, dil, dil,
                 ConvShape.OutSize(hw, k, stride, k / 2, dil), ConvShape.OutSize(hw, kw == 0 ? k : kw, stride, (kw == 0 ? k : kw) / 2, dil), groups);
-        bool wide = Vector512.IsHardwareAccelerated;
-        Assert.Equal(wide, ConvWinograd.Applies(S(16, 16, 28, 5)));
-        Assert.Equal(wide, ConvWinograd.Applies(S(64, 32, 14, 3)));
+        bool wide = Vector512.IsHardwareAccelerated, any = wide || (Vector256.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Fma.IsSupported);
+        Assert.Equal(any, ConvWinograd.Applies(S(16, 16, 28, 5)));
+        Assert.Equal(any, ConvWinograd.Applies(S(64, 32, 14, 3)));
+        Assert.Equal(any && !wide, ConvWinograd.Applies(S(8, 24, 28, 3)));   // multiples of 8: Vector256 hosts only
         Assert.False(ConvWinograd.Applies(S(16, 16, 28, 5, stride: 2)));
-        Assert.False(ConvWinograd.Applies(S(8, 16, 28, 3)));
-        Assert.False(ConvWinograd.Applies(S(16, 24, 28, 3)));
+        Assert.False(ConvWinograd.Applies(S(4, 16, 28, 3)));
+        Assert.False(ConvWinograd.Applies(S(16, 12, 28, 3)));
         Assert.False(ConvWinograd.Applies(S(16, 16, 28, 3, dil: 2)));
         Assert.False(ConvWinograd.Applies(S(32, 32, 28, 3, groups: 2)));
         Assert.False(ConvWinograd.Applies(S(16, 16, 28, 7)));
@@ -162,7 +186,7 @@ public unsafe class ConvWinogradTests
     [InlineData(5, 2)]
     public void Conv2d_MatchesFiniteDifferencesOnTheWinogradPath(int k, int pad)
     {
-        Assert.Equal(Vector512.IsHardwareAccelerated, ConvWinograd.Applies(new ConvShape(16, 9, 8, 16, k, k, 1, 1, pad, pad, 1, 1, 9, 8, 1)));
+        Assert.Equal(Widths().Length > 0, ConvWinograd.Applies(new ConvShape(16, 9, 8, 16, k, k, 1, 1, pad, pad, 1, 1, 9, 8, 1)));
         static Tensor Leaf(int seed, params int[] shape) => Tensor.Randn(shape, new Generator(seed)).RequiresGradInPlace();
         // The convolution is linear in each input, so central differences are exact at any step; a step of 1 keeps the
         // Winograd forward's rounding (relative 1e-6 to 1e-5 of outputs near 20) from swamping the difference quotient.

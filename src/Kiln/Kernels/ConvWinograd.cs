@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Kiln.Kernels;
 
@@ -23,18 +24,28 @@ internal static unsafe partial class ConvWinograd
     /// <summary>Outputs per tile side.</summary>
     const int Mt = 4;
 
-    /// <summary>Channels per vector.</summary>
-    const int Lanes = 16;
+    /// <summary>
+    /// Whether the kernels use Vector256 (8 channels per vector; the "Narrow" variants in ConvWinograd.g.cs) rather than
+    /// Vector512 (16): on hosts without AVX-512, or when the bench sets it (`--winograd-narrow`, measurements; tests pass
+    /// the width to <see cref="Forward"/> and <see cref="WeightGrad"/> instead).
+    /// </summary>
+    internal static bool Narrow = !Vector512.IsHardwareAccelerated;
+
+    /// <summary>Whether this host runs the path at all: Vector512, or Vector256 with FMA (AVX2).</summary>
+    static readonly bool Supported = Vector512.IsHardwareAccelerated || (Vector256.IsHardwareAccelerated && Fma.IsSupported);
+
+    /// <summary>Channels per vector: what both channel counts must be multiples of.</summary>
+    static int Lanes => Narrow ? 8 : 16;
 
     /// <summary>Off switch for measurements and for the tests that compare against the other paths.</summary>
     internal static bool Enabled = true;
 
     /// <summary>
-    /// Where the Winograd path runs: Vector512, one group, stride and dilation 1, a square 3x3 or 5x5 kernel, channel counts
-    /// that are multiples of 16 on both sides, and outputs of at least <see cref="MinOut"/> x <see cref="MinOut"/>.
+    /// Where the Winograd path runs: Vector512 or AVX2, one group, stride and dilation 1, a square 3x3 or 5x5 kernel,
+    /// channel counts that are multiples of 16 on both sides (8 with Vector256), and outputs of at least <see cref="MinOut"/> x <see cref="MinOut"/>.
     /// </summary>
     internal static bool Applies(in ConvShape s) =>
-        Enabled && Vector512.IsHardwareAccelerated && s.Groups == 1 && s.Sh == 1 && s.Sw == 1 && s.Dh == 1 && s.Dw == 1 &&
+        Enabled && Supported && s.Groups == 1 && s.Sh == 1 && s.Sw == 1 && s.Dh == 1 && s.Dw == 1 &&
         s.Kh == s.Kw && (s.Kh == 3 || s.Kh == 5) && s.Cb % Lanes == 0 && s.Cs % Lanes == 0 && s.Ow >= MinOut && s.Oh >= MinOut;
 
     /// <summary>Smallest output height and width for the Winograd path. Images run one at a time, so a 7x7 output has 4 tiles
@@ -147,9 +158,10 @@ internal static unsafe partial class ConvWinograd
     /// small[i] = conv(big[i]) (+ bias) for i &lt; n where <see cref="Applies"/> holds: big [n, Cb, H, W], weights from
     /// <see cref="PackWeights"/>, bias [Cs] or null, small [n, Cs, Oh, Ow] (written). Threads split the images.
     /// </summary>
-    internal static void Forward(ConvShape s, int n, float* big, float[] packed, float* bias, float* small)
+    internal static void Forward(ConvShape s, int n, float* big, float[] packed, float* bias, float* small, bool? narrowWidth = null)
     {
         var tr = For(s.Kh);
+        bool narrow = narrowWidth ?? Narrow;
         int a = tr.A, th = (s.Oh + Mt - 1) / Mt, tw = (s.Ow + Mt - 1) / Mt, tiles = th * tw;
         int hx = th * Mt + tr.R - 1, wx = tw * Mt + tr.R - 1, owt = tw * Mt;
         long xcSize = (long)hx * wx * s.Cb, vSize = (long)a * a * tiles * s.Cb, mSize = (long)a * a * tiles * s.Cs;
@@ -162,9 +174,18 @@ internal static unsafe partial class ConvWinograd
                 var ws = Conv.Workspace.Get(vSize + mSize, ocSize, xcSize);
                 float* xc = ws.Pad, v = ws.Cols, m = ws.Cols + vSize, oc = ws.Tmp;
                 ToChannelsLast(s, big + (long)i * s.BigSize, xc, hx, wx, oc);
-                InputTransform(tr, xc, wx, s.Cb, th, tw, v);
-                Products(v, u, m, a * a, tiles, s.Cb, s.Cs);
-                OutputTransform(tr, m, bias, s.Cs, th, tw, oc, owt);
+                if (narrow)
+                {
+                    InputTransformNarrow(tr, xc, wx, s.Cb, th, tw, v);
+                    ProductsNarrow(v, u, m, a * a, tiles, s.Cb, s.Cs);
+                    OutputTransformNarrow(tr, m, bias, s.Cs, th, tw, oc, owt);
+                }
+                else
+                {
+                    InputTransform(tr, xc, wx, s.Cb, th, tw, v);
+                    Products(v, u, m, a * a, tiles, s.Cb, s.Cs);
+                    OutputTransform(tr, m, bias, s.Cs, th, tw, oc, owt);
+                }
                 float* dst = small + (long)i * s.SmallSize;
                 if (owt == s.Ow)   // rows of oc are the output's rows: one transposition of the whole plane
                     Gemm.TransposeInto(oc, s.Cs, s.Oh * s.Ow, s.Cs, dst, (nint)s.Oh * s.Ow);
@@ -183,9 +204,10 @@ internal static unsafe partial class ConvWinograd
     /// run in up to four fixed ranges (<see cref="Conv.InSlots"/>), so the result never depends on the thread count.
     /// small [n, Cs, Oh, Ow] is the output gradient, big [n, Cb, H, W] the input.
     /// </summary>
-    internal static void WeightGrad(ConvShape s, int n, float* small, float* big, float* dw, float* dbias)
+    internal static void WeightGrad(ConvShape s, int n, float* small, float* big, float* dw, float* dbias, bool? narrowWidth = null)
     {
         var tr = For(s.Kh);
+        bool narrow = narrowWidth ?? Narrow;
         int a = tr.A, k = tr.R, th = (s.Oh + Mt - 1) / Mt, tw = (s.Ow + Mt - 1) / Mt, tiles = th * tw;
         int hx = th * Mt + k - 1, wx = tw * Mt + k - 1, owt = tw * Mt;
         long xcSize = (long)hx * wx * s.Cb, vSize = (long)a * a * tiles * s.Cb, eSize = (long)a * a * tiles * s.Cs;
@@ -203,10 +225,19 @@ internal static unsafe partial class ConvWinograd
                 {
                     float* dy = small + (long)i * s.SmallSize;
                     ToChannelsLast(s, big + (long)i * s.BigSize, xc, hx, wx, ec);
-                    InputTransform(tr, xc, wx, s.Cb, th, tw, v);
                     GradToChannelsLast(s, dy, ec, th * Mt, owt);
-                    GradTransform(a, ec, s.Cs, th, tw, owt, e);
-                    Accumulate(e, v, sacc, a * a, tiles, s.Cs, s.Cb);
+                    if (narrow)
+                    {
+                        InputTransformNarrow(tr, xc, wx, s.Cb, th, tw, v);
+                        GradTransformNarrow(a, ec, s.Cs, th, tw, owt, e);
+                        AccumulateNarrow(e, v, sacc, a * a, tiles, s.Cs, s.Cb);
+                    }
+                    else
+                    {
+                        InputTransform(tr, xc, wx, s.Cb, th, tw, v);
+                        GradTransform(a, ec, s.Cs, th, tw, owt, e);
+                        Accumulate(e, v, sacc, a * a, tiles, s.Cs, s.Cb);
+                    }
                     if (sdb != null)
                         for (int c = 0; c < s.Cs; c++) sdb[c] += System.Numerics.Tensors.TensorPrimitives.Sum(new ReadOnlySpan<float>(dy + (nint)c * s.L, s.L));
                 }
@@ -253,57 +284,6 @@ internal static unsafe partial class ConvWinograd
         for (int y = s.Oh; y < ohx; y++) new Span<float>(ec + (nint)y * owt * c, owt * c).Clear();
     }
 
-    /// <summary>e [pos][tile][cs] = (GD g GDᵀ)[pos] for every 4x4 tile g of ec, 16 channels at a time.</summary>
-    static void GradTransform(int a, float* ec, int cs, int th, int tw, int owt, float* e)
-    {
-        int tiles = th * tw;
-        Vector512<float>* tmp = stackalloc Vector512<float>[a * Mt];
-        nint rs = (nint)owt * cs, es = (nint)tiles * cs;
-        for (int ty = 0; ty < th; ty++)
-            for (int tx = 0; tx < tw; tx++)
-            {
-                float* et = e + (nint)(ty * tw + tx) * cs;
-                float* g = ec + ((nint)ty * Mt * owt + tx * Mt) * cs;
-                for (int cb = 0; cb < cs; cb += Lanes)
-                {
-                    if (a == 8) Grad8(g + cb, rs, cs, et + cb, es, tmp);
-                    else Grad6(g + cb, rs, cs, et + cb, es, tmp);
-                }
-            }
-    }
-
-    /// <summary>acc [pos][cs][cb] += e [pos][tile][cs]ᵀ · v [pos][tile][cb] for every pos: eight output channels by 16 input channels at a time.</summary>
-    static void Accumulate(float* e, float* v, float* acc, int positions, int tiles, int cs, int cb)
-    {
-        for (int p = 0; p < positions; p++)
-        {
-            float* ep = e + (nint)p * tiles * cs, vp = v + (nint)p * tiles * cb, ap = acc + (nint)p * cs * cb;
-            for (int ci = 0; ci < cb; ci += Lanes)
-                for (int co = 0; co < cs; co += 8)
-                {
-                    float* o = ap + (nint)co * cb + ci;
-                    Vector512<float> a0 = Vector512.Load(o), a1 = Vector512.Load(o + cb), a2 = Vector512.Load(o + 2 * cb), a3 = Vector512.Load(o + 3 * cb);
-                    Vector512<float> a4 = Vector512.Load(o + 4 * cb), a5 = Vector512.Load(o + 5 * cb), a6 = Vector512.Load(o + 6 * cb), a7 = Vector512.Load(o + 7 * cb);
-                    float* et = ep + co;
-                    float* vt = vp + ci;
-                    for (int t = 0; t < tiles; t++, et += cs, vt += cb)
-                    {
-                        var x = Vector512.Load(vt);
-                        a0 = Vector512.FusedMultiplyAdd(Vector512.Create(et[0]), x, a0);
-                        a1 = Vector512.FusedMultiplyAdd(Vector512.Create(et[1]), x, a1);
-                        a2 = Vector512.FusedMultiplyAdd(Vector512.Create(et[2]), x, a2);
-                        a3 = Vector512.FusedMultiplyAdd(Vector512.Create(et[3]), x, a3);
-                        a4 = Vector512.FusedMultiplyAdd(Vector512.Create(et[4]), x, a4);
-                        a5 = Vector512.FusedMultiplyAdd(Vector512.Create(et[5]), x, a5);
-                        a6 = Vector512.FusedMultiplyAdd(Vector512.Create(et[6]), x, a6);
-                        a7 = Vector512.FusedMultiplyAdd(Vector512.Create(et[7]), x, a7);
-                    }
-                    a0.Store(o); a1.Store(o + cb); a2.Store(o + 2 * cb); a3.Store(o + 3 * cb);
-                    a4.Store(o + 4 * cb); a5.Store(o + 5 * cb); a6.Store(o + 6 * cb); a7.Store(o + 7 * cb);
-                }
-        }
-    }
-
     /// <summary>
     /// xc [hx][wx][Cb] = the image zero-padded by (Ph, Pw) at the top left and with zeros beyond it. Rows whose width is a
     /// multiple of 8 are transposed in place; otherwise the whole image is transposed into staging (8x8 blocks throughout)
@@ -327,83 +307,4 @@ internal static unsafe partial class ConvWinograd
         }
     }
 
-    /// <summary>v [pos][tile][cin] = (Bᵀ d B)[pos] for every tile d of xc, 16 channels at a time.</summary>
-    static void InputTransform(Transform tr, float* xc, int wx, int cin, int th, int tw, float* v)
-    {
-        int a = tr.A, tiles = th * tw;
-        Vector512<float>* tmp = stackalloc Vector512<float>[a * a];
-        nint rs = (nint)wx * cin, vs = (nint)tiles * cin;
-        for (int ty = 0; ty < th; ty++)
-            for (int tx = 0; tx < tw; tx++)
-            {
-                float* vt = v + (nint)(ty * tw + tx) * cin;
-                for (int cb = 0; cb < cin; cb += Lanes)
-                {
-                    float* d = xc + ((nint)ty * Mt * wx + tx * Mt) * cin + cb;
-                    if (a == 8) Input8(d, rs, cin, vt + cb, vs, tmp);
-                    else Input6(d, rs, cin, vt + cb, vs, tmp);
-                }
-            }
-    }
-
-    /// <summary>m [pos][tile][cout] = v [pos][tile][cin] · u [pos][cin][cout] for every pos: eight tiles by 16 output channels at a time.</summary>
-    static void Products(float* v, float* u, float* m, int positions, int tiles, int cin, int cout)
-    {
-        for (int p = 0; p < positions; p++)
-        {
-            float* vp = v + (nint)p * tiles * cin, up = u + (nint)p * cin * cout, mp = m + (nint)p * tiles * cout;
-            for (int cb = 0; cb < cout; cb += Lanes)
-            {
-                int t = 0;
-                for (; t + 8 <= tiles; t += 8)
-                {
-                    float* v0 = vp + (nint)t * cin;
-                    Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
-                    for (int ci = 0; ci < cin; ci++)
-                    {
-                        var w = Vector512.Load(up + (nint)ci * cout + cb);
-                        a0 = Vector512.FusedMultiplyAdd(Vector512.Create(v0[ci]), w, a0);
-                        a1 = Vector512.FusedMultiplyAdd(Vector512.Create(v0[cin + ci]), w, a1);
-                        a2 = Vector512.FusedMultiplyAdd(Vector512.Create(v0[2 * cin + ci]), w, a2);
-                        a3 = Vector512.FusedMultiplyAdd(Vector512.Create(v0[3 * cin + ci]), w, a3);
-                        a4 = Vector512.FusedMultiplyAdd(Vector512.Create(v0[4 * cin + ci]), w, a4);
-                        a5 = Vector512.FusedMultiplyAdd(Vector512.Create(v0[5 * cin + ci]), w, a5);
-                        a6 = Vector512.FusedMultiplyAdd(Vector512.Create(v0[6 * cin + ci]), w, a6);
-                        a7 = Vector512.FusedMultiplyAdd(Vector512.Create(v0[7 * cin + ci]), w, a7);
-                    }
-                    float* o = mp + (nint)t * cout + cb;
-                    a0.Store(o); a1.Store(o + cout); a2.Store(o + 2 * cout); a3.Store(o + 3 * cout);
-                    a4.Store(o + 4 * cout); a5.Store(o + 5 * cout); a6.Store(o + 6 * cout); a7.Store(o + 7 * cout);
-                }
-                for (; t < tiles; t++)
-                {
-                    float* v0 = vp + (nint)t * cin;
-                    var acc = Vector512<float>.Zero;
-                    for (int ci = 0; ci < cin; ci++)
-                        acc = Vector512.FusedMultiplyAdd(Vector512.Create(v0[ci]), Vector512.Load(up + (nint)ci * cout + cb), acc);
-                    acc.Store(mp + (nint)t * cout + cb);
-                }
-            }
-        }
-    }
-
-    /// <summary>oc [th·4][owt][cout] = Aᵀ m A (+ bias) for every tile, 16 output channels at a time.</summary>
-    static void OutputTransform(Transform tr, float* m, float* bias, int cout, int th, int tw, float* oc, int owt)
-    {
-        int a = tr.A, tiles = th * tw;
-        Vector512<float>* tmp = stackalloc Vector512<float>[a * Mt];
-        nint ms = (nint)tiles * cout, rs = (nint)owt * cout;
-        for (int ty = 0; ty < th; ty++)
-            for (int tx = 0; tx < tw; tx++)
-            {
-                float* mt = m + (nint)(ty * tw + tx) * cout;
-                float* o = oc + ((nint)ty * Mt * owt + tx * Mt) * cout;
-                for (int cb = 0; cb < cout; cb += Lanes)
-                {
-                    var b = bias == null ? Vector512<float>.Zero : Vector512.Load(bias + cb);
-                    if (a == 8) Output8(mt + cb, ms, b, o + cb, rs, cout, tmp);
-                    else Output6(mt + cb, ms, b, o + cb, rs, cout, tmp);
-                }
-            }
-    }
 }

@@ -361,4 +361,620 @@ static unsafe partial class ConvWinograd
             y7.Store(v + (56 + c) * vs);
         }
     }
+
+    /// <summary>v [pos][tile][cin] = (Bᵀ d B)[pos] for every tile d of xc, 16 channels at a time.</summary>
+    static void InputTransform(Transform tr, float* xc, int wx, int cin, int th, int tw, float* v)
+    {
+        int a = tr.A, tiles = th * tw;
+        Vector512<float>* tmp = stackalloc Vector512<float>[a * a];
+        nint rs = (nint)wx * cin, vs = (nint)tiles * cin;
+        for (int ty = 0; ty < th; ty++)
+            for (int tx = 0; tx < tw; tx++)
+            {
+                float* vt = v + (nint)(ty * tw + tx) * cin;
+                for (int cb = 0; cb < cin; cb += 16)
+                {
+                    float* d = xc + ((nint)ty * Mt * wx + tx * Mt) * cin + cb;
+                    if (a == 8) Input8(d, rs, cin, vt + cb, vs, tmp);
+                    else Input6(d, rs, cin, vt + cb, vs, tmp);
+                }
+            }
+    }
+
+    /// <summary>m [pos][tile][cout] = v [pos][tile][cin] · u [pos][cin][cout] for every pos: eight tiles by 16 output channels at a time.</summary>
+    static void Products(float* v, float* u, float* m, int positions, int tiles, int cin, int cout)
+    {
+        for (int p = 0; p < positions; p++)
+        {
+            float* vp = v + (nint)p * tiles * cin, up = u + (nint)p * cin * cout, mp = m + (nint)p * tiles * cout;
+            for (int cb = 0; cb < cout; cb += 16)
+            {
+                int t = 0;
+                for (; t + 8 <= tiles; t += 8)
+                {
+                    float* v0 = vp + (nint)t * cin;
+                    Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+                    for (int ci = 0; ci < cin; ci++)
+                    {
+                        var w = Vector512.Load(up + (nint)ci * cout + cb);
+                        a0 = Vector512.FusedMultiplyAdd(Vector512.Create(v0[ci]), w, a0);
+                        a1 = Vector512.FusedMultiplyAdd(Vector512.Create(v0[cin + ci]), w, a1);
+                        a2 = Vector512.FusedMultiplyAdd(Vector512.Create(v0[2 * cin + ci]), w, a2);
+                        a3 = Vector512.FusedMultiplyAdd(Vector512.Create(v0[3 * cin + ci]), w, a3);
+                        a4 = Vector512.FusedMultiplyAdd(Vector512.Create(v0[4 * cin + ci]), w, a4);
+                        a5 = Vector512.FusedMultiplyAdd(Vector512.Create(v0[5 * cin + ci]), w, a5);
+                        a6 = Vector512.FusedMultiplyAdd(Vector512.Create(v0[6 * cin + ci]), w, a6);
+                        a7 = Vector512.FusedMultiplyAdd(Vector512.Create(v0[7 * cin + ci]), w, a7);
+                    }
+                    float* o = mp + (nint)t * cout + cb;
+                    a0.Store(o); a1.Store(o + cout); a2.Store(o + 2 * cout); a3.Store(o + 3 * cout);
+                    a4.Store(o + 4 * cout); a5.Store(o + 5 * cout); a6.Store(o + 6 * cout); a7.Store(o + 7 * cout);
+                }
+                for (; t < tiles; t++)
+                {
+                    float* v0 = vp + (nint)t * cin;
+                    var acc = Vector512<float>.Zero;
+                    for (int ci = 0; ci < cin; ci++)
+                        acc = Vector512.FusedMultiplyAdd(Vector512.Create(v0[ci]), Vector512.Load(up + (nint)ci * cout + cb), acc);
+                    acc.Store(mp + (nint)t * cout + cb);
+                }
+            }
+        }
+    }
+
+    /// <summary>oc [th·4][owt][cout] = Aᵀ m A (+ bias) for every tile, 16 output channels at a time.</summary>
+    static void OutputTransform(Transform tr, float* m, float* bias, int cout, int th, int tw, float* oc, int owt)
+    {
+        int a = tr.A, tiles = th * tw;
+        Vector512<float>* tmp = stackalloc Vector512<float>[a * Mt];
+        nint ms = (nint)tiles * cout, rs = (nint)owt * cout;
+        for (int ty = 0; ty < th; ty++)
+            for (int tx = 0; tx < tw; tx++)
+            {
+                float* mt = m + (nint)(ty * tw + tx) * cout;
+                float* o = oc + ((nint)ty * Mt * owt + tx * Mt) * cout;
+                for (int cb = 0; cb < cout; cb += 16)
+                {
+                    var b = bias == null ? Vector512<float>.Zero : Vector512.Load(bias + cb);
+                    if (a == 8) Output8(mt + cb, ms, b, o + cb, rs, cout, tmp);
+                    else Output6(mt + cb, ms, b, o + cb, rs, cout, tmp);
+                }
+            }
+    }
+
+    /// <summary>e [pos][tile][cs] = (GD g GDᵀ)[pos] for every 4x4 tile g of ec, 16 channels at a time.</summary>
+    static void GradTransform(int a, float* ec, int cs, int th, int tw, int owt, float* e)
+    {
+        int tiles = th * tw;
+        Vector512<float>* tmp = stackalloc Vector512<float>[a * Mt];
+        nint rs = (nint)owt * cs, es = (nint)tiles * cs;
+        for (int ty = 0; ty < th; ty++)
+            for (int tx = 0; tx < tw; tx++)
+            {
+                float* et = e + (nint)(ty * tw + tx) * cs;
+                float* g = ec + ((nint)ty * Mt * owt + tx * Mt) * cs;
+                for (int cb = 0; cb < cs; cb += 16)
+                {
+                    if (a == 8) Grad8(g + cb, rs, cs, et + cb, es, tmp);
+                    else Grad6(g + cb, rs, cs, et + cb, es, tmp);
+                }
+            }
+    }
+
+    /// <summary>acc [pos][cs][cb] += e [pos][tile][cs]ᵀ · v [pos][tile][cb] for every pos: eight output channels by 16 input channels at a time.</summary>
+    static void Accumulate(float* e, float* v, float* acc, int positions, int tiles, int cs, int cb)
+    {
+        for (int p = 0; p < positions; p++)
+        {
+            float* ep = e + (nint)p * tiles * cs, vp = v + (nint)p * tiles * cb, ap = acc + (nint)p * cs * cb;
+            for (int ci = 0; ci < cb; ci += 16)
+                for (int co = 0; co < cs; co += 8)
+                {
+                    float* o = ap + (nint)co * cb + ci;
+                    Vector512<float> a0 = Vector512.Load(o), a1 = Vector512.Load(o + cb), a2 = Vector512.Load(o + 2 * cb), a3 = Vector512.Load(o + 3 * cb);
+                    Vector512<float> a4 = Vector512.Load(o + 4 * cb), a5 = Vector512.Load(o + 5 * cb), a6 = Vector512.Load(o + 6 * cb), a7 = Vector512.Load(o + 7 * cb);
+                    float* et = ep + co;
+                    float* vt = vp + ci;
+                    for (int t = 0; t < tiles; t++, et += cs, vt += cb)
+                    {
+                        var x = Vector512.Load(vt);
+                        a0 = Vector512.FusedMultiplyAdd(Vector512.Create(et[0]), x, a0);
+                        a1 = Vector512.FusedMultiplyAdd(Vector512.Create(et[1]), x, a1);
+                        a2 = Vector512.FusedMultiplyAdd(Vector512.Create(et[2]), x, a2);
+                        a3 = Vector512.FusedMultiplyAdd(Vector512.Create(et[3]), x, a3);
+                        a4 = Vector512.FusedMultiplyAdd(Vector512.Create(et[4]), x, a4);
+                        a5 = Vector512.FusedMultiplyAdd(Vector512.Create(et[5]), x, a5);
+                        a6 = Vector512.FusedMultiplyAdd(Vector512.Create(et[6]), x, a6);
+                        a7 = Vector512.FusedMultiplyAdd(Vector512.Create(et[7]), x, a7);
+                    }
+                    a0.Store(o); a1.Store(o + cb); a2.Store(o + 2 * cb); a3.Store(o + 3 * cb);
+                    a4.Store(o + 4 * cb); a5.Store(o + 5 * cb); a6.Store(o + 6 * cb); a7.Store(o + 7 * cb);
+                }
+        }
+    }
+
+    /// <summary>Bᵀ d B for one 6x6 tile of 8 channels: d at the tile's top-left (rs floats between rows, cs between
+    /// columns); writes position p of the result at v + p·vs; t holds 36 vectors of scratch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Input6Narrow(float* d, nint rs, nint cs, float* v, nint vs, Vector256<float>* t)
+    {
+        for (int r = 0; r < 6; r++, d += rs)
+        {
+            var x0 = Vector256.Load(d);
+            var x1 = Vector256.Load(d + 1 * cs);
+            var x2 = Vector256.Load(d + 2 * cs);
+            var x3 = Vector256.Load(d + 3 * cs);
+            var x4 = Vector256.Load(d + 4 * cs);
+            var x5 = Vector256.Load(d + 5 * cs);
+            var y0 = Vector256.FusedMultiplyAdd(x2, Vector256.Create(-5.0f), Vector256.FusedMultiplyAdd(x0, Vector256.Create(4.0f), x4));
+            var e1 = Vector256.FusedMultiplyAdd(x2, Vector256.Create(-4.0f), x4);
+            var o1 = Vector256.FusedMultiplyAdd(x1, Vector256.Create(-4.0f), x3);
+            var y1 = e1 + o1;
+            var y2 = e1 - o1;
+            var e3 = -x2 + x4;
+            var o3 = Vector256.FusedMultiplyAdd(x3, Vector256.Create(2.0f), x1 * -2.0f);
+            var y3 = e3 + o3;
+            var y4 = e3 - o3;
+            var y5 = Vector256.FusedMultiplyAdd(x3, Vector256.Create(-5.0f), Vector256.FusedMultiplyAdd(x1, Vector256.Create(4.0f), x5));
+            t[r * 6 + 0] = y0;
+            t[r * 6 + 1] = y1;
+            t[r * 6 + 2] = y2;
+            t[r * 6 + 3] = y3;
+            t[r * 6 + 4] = y4;
+            t[r * 6 + 5] = y5;
+        }
+        for (int c = 0; c < 6; c++)
+        {
+            var x0 = t[0 + c];
+            var x1 = t[6 + c];
+            var x2 = t[12 + c];
+            var x3 = t[18 + c];
+            var x4 = t[24 + c];
+            var x5 = t[30 + c];
+            var y0 = Vector256.FusedMultiplyAdd(x2, Vector256.Create(-5.0f), Vector256.FusedMultiplyAdd(x0, Vector256.Create(4.0f), x4));
+            var e1 = Vector256.FusedMultiplyAdd(x2, Vector256.Create(-4.0f), x4);
+            var o1 = Vector256.FusedMultiplyAdd(x1, Vector256.Create(-4.0f), x3);
+            var y1 = e1 + o1;
+            var y2 = e1 - o1;
+            var e3 = -x2 + x4;
+            var o3 = Vector256.FusedMultiplyAdd(x3, Vector256.Create(2.0f), x1 * -2.0f);
+            var y3 = e3 + o3;
+            var y4 = e3 - o3;
+            var y5 = Vector256.FusedMultiplyAdd(x3, Vector256.Create(-5.0f), Vector256.FusedMultiplyAdd(x1, Vector256.Create(4.0f), x5));
+            y0.Store(v + (0 + c) * vs);
+            y1.Store(v + (6 + c) * vs);
+            y2.Store(v + (12 + c) * vs);
+            y3.Store(v + (18 + c) * vs);
+            y4.Store(v + (24 + c) * vs);
+            y5.Store(v + (30 + c) * vs);
+        }
+    }
+
+    /// <summary>Aᵀ m A + bias for one tile of 8 channels: position p of m at m + p·ms; writes the 4x4 outputs at o (rs floats
+    /// between rows, cs between columns); t holds 24 vectors of scratch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Output6Narrow(float* m, nint ms, Vector256<float> bias, float* o, nint rs, nint cs, Vector256<float>* t)
+    {
+        for (int r = 0; r < 6; r++)
+        {
+            var x0 = Vector256.Load(m + (r * 6 + 0) * ms);
+            var x1 = Vector256.Load(m + (r * 6 + 1) * ms);
+            var x2 = Vector256.Load(m + (r * 6 + 2) * ms);
+            var x3 = Vector256.Load(m + (r * 6 + 3) * ms);
+            var x4 = Vector256.Load(m + (r * 6 + 4) * ms);
+            var x5 = Vector256.Load(m + (r * 6 + 5) * ms);
+            var s1 = x1 + x2;
+            var d1 = x1 - x2;
+            var s3 = x3 + x4;
+            var d3 = x3 - x4;
+            var y0 = x0 + s1 + s3;
+            var y1 = Vector256.FusedMultiplyAdd(d3, Vector256.Create(2.0f), d1);
+            var y2 = Vector256.FusedMultiplyAdd(s3, Vector256.Create(4.0f), s1);
+            var y3 = Vector256.FusedMultiplyAdd(d3, Vector256.Create(8.0f), x5 + d1);
+            t[r * 4 + 0] = y0;
+            t[r * 4 + 1] = y1;
+            t[r * 4 + 2] = y2;
+            t[r * 4 + 3] = y3;
+        }
+        for (int j = 0; j < 4; j++)
+        {
+            var x0 = t[0 + j];
+            var x1 = t[4 + j];
+            var x2 = t[8 + j];
+            var x3 = t[12 + j];
+            var x4 = t[16 + j];
+            var x5 = t[20 + j];
+            var s1 = x1 + x2;
+            var d1 = x1 - x2;
+            var s3 = x3 + x4;
+            var d3 = x3 - x4;
+            var y0 = bias + x0 + s1 + s3;
+            var y1 = Vector256.FusedMultiplyAdd(d3, Vector256.Create(2.0f), bias + d1);
+            var y2 = Vector256.FusedMultiplyAdd(s3, Vector256.Create(4.0f), bias + s1);
+            var y3 = Vector256.FusedMultiplyAdd(d3, Vector256.Create(8.0f), bias + x5 + d1);
+            y0.Store(o + 0 * rs + j * cs);
+            y1.Store(o + 1 * rs + j * cs);
+            y2.Store(o + 2 * rs + j * cs);
+            y3.Store(o + 3 * rs + j * cs);
+        }
+    }
+
+    /// <summary>G' e G'ᵀ for one 4x4 tile of 8 output-gradient channels (the weight gradient's F(3, 4)): e at the tile's
+    /// top-left (rs floats between rows, cs between columns); writes position p at v + p·vs; t holds 24 vectors of scratch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Grad6Narrow(float* e, nint rs, nint cs, float* v, nint vs, Vector256<float>* t)
+    {
+        for (int r = 0; r < 4; r++, e += rs)
+        {
+            var x0 = Vector256.Load(e);
+            var x1 = Vector256.Load(e + 1 * cs);
+            var x2 = Vector256.Load(e + 2 * cs);
+            var x3 = Vector256.Load(e + 3 * cs);
+            var y0 = x0 * 0.25f;
+            var e1 = Vector256.FusedMultiplyAdd(x2, Vector256.Create(-0.16666666666666666f), x0 * -0.16666666666666666f);
+            var o1 = Vector256.FusedMultiplyAdd(x3, Vector256.Create(-0.16666666666666666f), x1 * -0.16666666666666666f);
+            var y1 = e1 + o1;
+            var y2 = e1 - o1;
+            var e3 = Vector256.FusedMultiplyAdd(x2, Vector256.Create(0.16666666666666666f), x0 * 0.041666666666666664f);
+            var o3 = Vector256.FusedMultiplyAdd(x3, Vector256.Create(0.3333333333333333f), x1 * 0.08333333333333333f);
+            var y3 = e3 + o3;
+            var y4 = e3 - o3;
+            var y5 = x3;
+            t[r * 6 + 0] = y0;
+            t[r * 6 + 1] = y1;
+            t[r * 6 + 2] = y2;
+            t[r * 6 + 3] = y3;
+            t[r * 6 + 4] = y4;
+            t[r * 6 + 5] = y5;
+        }
+        for (int c = 0; c < 6; c++)
+        {
+            var x0 = t[0 + c];
+            var x1 = t[6 + c];
+            var x2 = t[12 + c];
+            var x3 = t[18 + c];
+            var y0 = x0 * 0.25f;
+            var e1 = Vector256.FusedMultiplyAdd(x2, Vector256.Create(-0.16666666666666666f), x0 * -0.16666666666666666f);
+            var o1 = Vector256.FusedMultiplyAdd(x3, Vector256.Create(-0.16666666666666666f), x1 * -0.16666666666666666f);
+            var y1 = e1 + o1;
+            var y2 = e1 - o1;
+            var e3 = Vector256.FusedMultiplyAdd(x2, Vector256.Create(0.16666666666666666f), x0 * 0.041666666666666664f);
+            var o3 = Vector256.FusedMultiplyAdd(x3, Vector256.Create(0.3333333333333333f), x1 * 0.08333333333333333f);
+            var y3 = e3 + o3;
+            var y4 = e3 - o3;
+            var y5 = x3;
+            y0.Store(v + (0 + c) * vs);
+            y1.Store(v + (6 + c) * vs);
+            y2.Store(v + (12 + c) * vs);
+            y3.Store(v + (18 + c) * vs);
+            y4.Store(v + (24 + c) * vs);
+            y5.Store(v + (30 + c) * vs);
+        }
+    }
+
+    /// <summary>Bᵀ d B for one 8x8 tile of 8 channels: d at the tile's top-left (rs floats between rows, cs between
+    /// columns); writes position p of the result at v + p·vs; t holds 64 vectors of scratch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Input8Narrow(float* d, nint rs, nint cs, float* v, nint vs, Vector256<float>* t)
+    {
+        for (int r = 0; r < 8; r++, d += rs)
+        {
+            var x0 = Vector256.Load(d);
+            var x1 = Vector256.Load(d + 1 * cs);
+            var x2 = Vector256.Load(d + 2 * cs);
+            var x3 = Vector256.Load(d + 3 * cs);
+            var x4 = Vector256.Load(d + 4 * cs);
+            var x5 = Vector256.Load(d + 5 * cs);
+            var x6 = Vector256.Load(d + 6 * cs);
+            var x7 = Vector256.Load(d + 7 * cs);
+            var y0 = Vector256.FusedMultiplyAdd(x4, Vector256.Create(-5.25f), Vector256.FusedMultiplyAdd(x2, Vector256.Create(5.25f), -x0 + x6));
+            var e1 = Vector256.FusedMultiplyAdd(x4, Vector256.Create(-4.25f), x2 + x6);
+            var o1 = Vector256.FusedMultiplyAdd(x3, Vector256.Create(-4.25f), x1 + x5);
+            var y1 = e1 + o1;
+            var y2 = e1 - o1;
+            var e3 = Vector256.FusedMultiplyAdd(x4, Vector256.Create(-1.25f), Vector256.FusedMultiplyAdd(x2, Vector256.Create(0.25f), x6));
+            var o3 = Vector256.FusedMultiplyAdd(x5, Vector256.Create(2.0f), Vector256.FusedMultiplyAdd(x3, Vector256.Create(-2.5f), x1 * 0.5f));
+            var y3 = e3 + o3;
+            var y4 = e3 - o3;
+            var e5 = Vector256.FusedMultiplyAdd(x4, Vector256.Create(-5.0f), Vector256.FusedMultiplyAdd(x2, Vector256.Create(4.0f), x6));
+            var o5 = Vector256.FusedMultiplyAdd(x5, Vector256.Create(0.5f), Vector256.FusedMultiplyAdd(x3, Vector256.Create(-2.5f), x1 * 2.0f));
+            var y5 = e5 + o5;
+            var y6 = e5 - o5;
+            var y7 = Vector256.FusedMultiplyAdd(x5, Vector256.Create(-5.25f), Vector256.FusedMultiplyAdd(x3, Vector256.Create(5.25f), -x1 + x7));
+            t[r * 8 + 0] = y0;
+            t[r * 8 + 1] = y1;
+            t[r * 8 + 2] = y2;
+            t[r * 8 + 3] = y3;
+            t[r * 8 + 4] = y4;
+            t[r * 8 + 5] = y5;
+            t[r * 8 + 6] = y6;
+            t[r * 8 + 7] = y7;
+        }
+        for (int c = 0; c < 8; c++)
+        {
+            var x0 = t[0 + c];
+            var x1 = t[8 + c];
+            var x2 = t[16 + c];
+            var x3 = t[24 + c];
+            var x4 = t[32 + c];
+            var x5 = t[40 + c];
+            var x6 = t[48 + c];
+            var x7 = t[56 + c];
+            var y0 = Vector256.FusedMultiplyAdd(x4, Vector256.Create(-5.25f), Vector256.FusedMultiplyAdd(x2, Vector256.Create(5.25f), -x0 + x6));
+            var e1 = Vector256.FusedMultiplyAdd(x4, Vector256.Create(-4.25f), x2 + x6);
+            var o1 = Vector256.FusedMultiplyAdd(x3, Vector256.Create(-4.25f), x1 + x5);
+            var y1 = e1 + o1;
+            var y2 = e1 - o1;
+            var e3 = Vector256.FusedMultiplyAdd(x4, Vector256.Create(-1.25f), Vector256.FusedMultiplyAdd(x2, Vector256.Create(0.25f), x6));
+            var o3 = Vector256.FusedMultiplyAdd(x5, Vector256.Create(2.0f), Vector256.FusedMultiplyAdd(x3, Vector256.Create(-2.5f), x1 * 0.5f));
+            var y3 = e3 + o3;
+            var y4 = e3 - o3;
+            var e5 = Vector256.FusedMultiplyAdd(x4, Vector256.Create(-5.0f), Vector256.FusedMultiplyAdd(x2, Vector256.Create(4.0f), x6));
+            var o5 = Vector256.FusedMultiplyAdd(x5, Vector256.Create(0.5f), Vector256.FusedMultiplyAdd(x3, Vector256.Create(-2.5f), x1 * 2.0f));
+            var y5 = e5 + o5;
+            var y6 = e5 - o5;
+            var y7 = Vector256.FusedMultiplyAdd(x5, Vector256.Create(-5.25f), Vector256.FusedMultiplyAdd(x3, Vector256.Create(5.25f), -x1 + x7));
+            y0.Store(v + (0 + c) * vs);
+            y1.Store(v + (8 + c) * vs);
+            y2.Store(v + (16 + c) * vs);
+            y3.Store(v + (24 + c) * vs);
+            y4.Store(v + (32 + c) * vs);
+            y5.Store(v + (40 + c) * vs);
+            y6.Store(v + (48 + c) * vs);
+            y7.Store(v + (56 + c) * vs);
+        }
+    }
+
+    /// <summary>Aᵀ m A + bias for one tile of 8 channels: position p of m at m + p·ms; writes the 4x4 outputs at o (rs floats
+    /// between rows, cs between columns); t holds 32 vectors of scratch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Output8Narrow(float* m, nint ms, Vector256<float> bias, float* o, nint rs, nint cs, Vector256<float>* t)
+    {
+        for (int r = 0; r < 8; r++)
+        {
+            var x0 = Vector256.Load(m + (r * 8 + 0) * ms);
+            var x1 = Vector256.Load(m + (r * 8 + 1) * ms);
+            var x2 = Vector256.Load(m + (r * 8 + 2) * ms);
+            var x3 = Vector256.Load(m + (r * 8 + 3) * ms);
+            var x4 = Vector256.Load(m + (r * 8 + 4) * ms);
+            var x5 = Vector256.Load(m + (r * 8 + 5) * ms);
+            var x6 = Vector256.Load(m + (r * 8 + 6) * ms);
+            var x7 = Vector256.Load(m + (r * 8 + 7) * ms);
+            var s1 = x1 + x2;
+            var d1 = x1 - x2;
+            var s3 = x3 + x4;
+            var d3 = x3 - x4;
+            var s5 = x5 + x6;
+            var d5 = x5 - x6;
+            var y0 = x0 + s1 + s3 + s5;
+            var y1 = Vector256.FusedMultiplyAdd(d5, Vector256.Create(0.5f), Vector256.FusedMultiplyAdd(d3, Vector256.Create(2.0f), d1));
+            var y2 = Vector256.FusedMultiplyAdd(s5, Vector256.Create(0.25f), Vector256.FusedMultiplyAdd(s3, Vector256.Create(4.0f), s1));
+            var y3 = Vector256.FusedMultiplyAdd(d5, Vector256.Create(0.125f), Vector256.FusedMultiplyAdd(d3, Vector256.Create(8.0f), x7 + d1));
+            t[r * 4 + 0] = y0;
+            t[r * 4 + 1] = y1;
+            t[r * 4 + 2] = y2;
+            t[r * 4 + 3] = y3;
+        }
+        for (int j = 0; j < 4; j++)
+        {
+            var x0 = t[0 + j];
+            var x1 = t[4 + j];
+            var x2 = t[8 + j];
+            var x3 = t[12 + j];
+            var x4 = t[16 + j];
+            var x5 = t[20 + j];
+            var x6 = t[24 + j];
+            var x7 = t[28 + j];
+            var s1 = x1 + x2;
+            var d1 = x1 - x2;
+            var s3 = x3 + x4;
+            var d3 = x3 - x4;
+            var s5 = x5 + x6;
+            var d5 = x5 - x6;
+            var y0 = bias + x0 + s1 + s3 + s5;
+            var y1 = Vector256.FusedMultiplyAdd(d5, Vector256.Create(0.5f), Vector256.FusedMultiplyAdd(d3, Vector256.Create(2.0f), bias + d1));
+            var y2 = Vector256.FusedMultiplyAdd(s5, Vector256.Create(0.25f), Vector256.FusedMultiplyAdd(s3, Vector256.Create(4.0f), bias + s1));
+            var y3 = Vector256.FusedMultiplyAdd(d5, Vector256.Create(0.125f), Vector256.FusedMultiplyAdd(d3, Vector256.Create(8.0f), bias + x7 + d1));
+            y0.Store(o + 0 * rs + j * cs);
+            y1.Store(o + 1 * rs + j * cs);
+            y2.Store(o + 2 * rs + j * cs);
+            y3.Store(o + 3 * rs + j * cs);
+        }
+    }
+
+    /// <summary>G' e G'ᵀ for one 4x4 tile of 8 output-gradient channels (the weight gradient's F(5, 4)): e at the tile's
+    /// top-left (rs floats between rows, cs between columns); writes position p at v + p·vs; t holds 32 vectors of scratch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Grad8Narrow(float* e, nint rs, nint cs, float* v, nint vs, Vector256<float>* t)
+    {
+        for (int r = 0; r < 4; r++, e += rs)
+        {
+            var x0 = Vector256.Load(e);
+            var x1 = Vector256.Load(e + 1 * cs);
+            var x2 = Vector256.Load(e + 2 * cs);
+            var x3 = Vector256.Load(e + 3 * cs);
+            var y0 = -x0;
+            var e1 = Vector256.FusedMultiplyAdd(x2, Vector256.Create(-0.2222222222222222f), x0 * -0.2222222222222222f);
+            var o1 = Vector256.FusedMultiplyAdd(x3, Vector256.Create(-0.2222222222222222f), x1 * -0.2222222222222222f);
+            var y1 = e1 + o1;
+            var y2 = e1 - o1;
+            var e3 = Vector256.FusedMultiplyAdd(x2, Vector256.Create(0.044444444444444446f), x0 * 0.011111111111111112f);
+            var o3 = Vector256.FusedMultiplyAdd(x3, Vector256.Create(0.08888888888888889f), x1 * 0.022222222222222223f);
+            var y3 = e3 + o3;
+            var y4 = e3 - o3;
+            var e5 = Vector256.FusedMultiplyAdd(x2, Vector256.Create(0.17777777777777778f), x0 * 0.7111111111111111f);
+            var o5 = Vector256.FusedMultiplyAdd(x3, Vector256.Create(0.08888888888888889f), x1 * 0.35555555555555557f);
+            var y5 = e5 + o5;
+            var y6 = e5 - o5;
+            var y7 = x3;
+            t[r * 8 + 0] = y0;
+            t[r * 8 + 1] = y1;
+            t[r * 8 + 2] = y2;
+            t[r * 8 + 3] = y3;
+            t[r * 8 + 4] = y4;
+            t[r * 8 + 5] = y5;
+            t[r * 8 + 6] = y6;
+            t[r * 8 + 7] = y7;
+        }
+        for (int c = 0; c < 8; c++)
+        {
+            var x0 = t[0 + c];
+            var x1 = t[8 + c];
+            var x2 = t[16 + c];
+            var x3 = t[24 + c];
+            var y0 = -x0;
+            var e1 = Vector256.FusedMultiplyAdd(x2, Vector256.Create(-0.2222222222222222f), x0 * -0.2222222222222222f);
+            var o1 = Vector256.FusedMultiplyAdd(x3, Vector256.Create(-0.2222222222222222f), x1 * -0.2222222222222222f);
+            var y1 = e1 + o1;
+            var y2 = e1 - o1;
+            var e3 = Vector256.FusedMultiplyAdd(x2, Vector256.Create(0.044444444444444446f), x0 * 0.011111111111111112f);
+            var o3 = Vector256.FusedMultiplyAdd(x3, Vector256.Create(0.08888888888888889f), x1 * 0.022222222222222223f);
+            var y3 = e3 + o3;
+            var y4 = e3 - o3;
+            var e5 = Vector256.FusedMultiplyAdd(x2, Vector256.Create(0.17777777777777778f), x0 * 0.7111111111111111f);
+            var o5 = Vector256.FusedMultiplyAdd(x3, Vector256.Create(0.08888888888888889f), x1 * 0.35555555555555557f);
+            var y5 = e5 + o5;
+            var y6 = e5 - o5;
+            var y7 = x3;
+            y0.Store(v + (0 + c) * vs);
+            y1.Store(v + (8 + c) * vs);
+            y2.Store(v + (16 + c) * vs);
+            y3.Store(v + (24 + c) * vs);
+            y4.Store(v + (32 + c) * vs);
+            y5.Store(v + (40 + c) * vs);
+            y6.Store(v + (48 + c) * vs);
+            y7.Store(v + (56 + c) * vs);
+        }
+    }
+
+    /// <summary>v [pos][tile][cin] = (Bᵀ d B)[pos] for every tile d of xc, 8 channels at a time.</summary>
+    static void InputTransformNarrow(Transform tr, float* xc, int wx, int cin, int th, int tw, float* v)
+    {
+        int a = tr.A, tiles = th * tw;
+        Vector256<float>* tmp = stackalloc Vector256<float>[a * a];
+        nint rs = (nint)wx * cin, vs = (nint)tiles * cin;
+        for (int ty = 0; ty < th; ty++)
+            for (int tx = 0; tx < tw; tx++)
+            {
+                float* vt = v + (nint)(ty * tw + tx) * cin;
+                for (int cb = 0; cb < cin; cb += 8)
+                {
+                    float* d = xc + ((nint)ty * Mt * wx + tx * Mt) * cin + cb;
+                    if (a == 8) Input8Narrow(d, rs, cin, vt + cb, vs, tmp);
+                    else Input6Narrow(d, rs, cin, vt + cb, vs, tmp);
+                }
+            }
+    }
+
+    /// <summary>m [pos][tile][cout] = v [pos][tile][cin] · u [pos][cin][cout] for every pos: eight tiles by 8 output channels at a time.</summary>
+    static void ProductsNarrow(float* v, float* u, float* m, int positions, int tiles, int cin, int cout)
+    {
+        for (int p = 0; p < positions; p++)
+        {
+            float* vp = v + (nint)p * tiles * cin, up = u + (nint)p * cin * cout, mp = m + (nint)p * tiles * cout;
+            for (int cb = 0; cb < cout; cb += 8)
+            {
+                int t = 0;
+                for (; t + 8 <= tiles; t += 8)
+                {
+                    float* v0 = vp + (nint)t * cin;
+                    Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+                    for (int ci = 0; ci < cin; ci++)
+                    {
+                        var w = Vector256.Load(up + (nint)ci * cout + cb);
+                        a0 = Vector256.FusedMultiplyAdd(Vector256.Create(v0[ci]), w, a0);
+                        a1 = Vector256.FusedMultiplyAdd(Vector256.Create(v0[cin + ci]), w, a1);
+                        a2 = Vector256.FusedMultiplyAdd(Vector256.Create(v0[2 * cin + ci]), w, a2);
+                        a3 = Vector256.FusedMultiplyAdd(Vector256.Create(v0[3 * cin + ci]), w, a3);
+                        a4 = Vector256.FusedMultiplyAdd(Vector256.Create(v0[4 * cin + ci]), w, a4);
+                        a5 = Vector256.FusedMultiplyAdd(Vector256.Create(v0[5 * cin + ci]), w, a5);
+                        a6 = Vector256.FusedMultiplyAdd(Vector256.Create(v0[6 * cin + ci]), w, a6);
+                        a7 = Vector256.FusedMultiplyAdd(Vector256.Create(v0[7 * cin + ci]), w, a7);
+                    }
+                    float* o = mp + (nint)t * cout + cb;
+                    a0.Store(o); a1.Store(o + cout); a2.Store(o + 2 * cout); a3.Store(o + 3 * cout);
+                    a4.Store(o + 4 * cout); a5.Store(o + 5 * cout); a6.Store(o + 6 * cout); a7.Store(o + 7 * cout);
+                }
+                for (; t < tiles; t++)
+                {
+                    float* v0 = vp + (nint)t * cin;
+                    var acc = Vector256<float>.Zero;
+                    for (int ci = 0; ci < cin; ci++)
+                        acc = Vector256.FusedMultiplyAdd(Vector256.Create(v0[ci]), Vector256.Load(up + (nint)ci * cout + cb), acc);
+                    acc.Store(mp + (nint)t * cout + cb);
+                }
+            }
+        }
+    }
+
+    /// <summary>oc [th·4][owt][cout] = Aᵀ m A (+ bias) for every tile, 8 output channels at a time.</summary>
+    static void OutputTransformNarrow(Transform tr, float* m, float* bias, int cout, int th, int tw, float* oc, int owt)
+    {
+        int a = tr.A, tiles = th * tw;
+        Vector256<float>* tmp = stackalloc Vector256<float>[a * Mt];
+        nint ms = (nint)tiles * cout, rs = (nint)owt * cout;
+        for (int ty = 0; ty < th; ty++)
+            for (int tx = 0; tx < tw; tx++)
+            {
+                float* mt = m + (nint)(ty * tw + tx) * cout;
+                float* o = oc + ((nint)ty * Mt * owt + tx * Mt) * cout;
+                for (int cb = 0; cb < cout; cb += 8)
+                {
+                    var b = bias == null ? Vector256<float>.Zero : Vector256.Load(bias + cb);
+                    if (a == 8) Output8Narrow(mt + cb, ms, b, o + cb, rs, cout, tmp);
+                    else Output6Narrow(mt + cb, ms, b, o + cb, rs, cout, tmp);
+                }
+            }
+    }
+
+    /// <summary>e [pos][tile][cs] = (GD g GDᵀ)[pos] for every 4x4 tile g of ec, 8 channels at a time.</summary>
+    static void GradTransformNarrow(int a, float* ec, int cs, int th, int tw, int owt, float* e)
+    {
+        int tiles = th * tw;
+        Vector256<float>* tmp = stackalloc Vector256<float>[a * Mt];
+        nint rs = (nint)owt * cs, es = (nint)tiles * cs;
+        for (int ty = 0; ty < th; ty++)
+            for (int tx = 0; tx < tw; tx++)
+            {
+                float* et = e + (nint)(ty * tw + tx) * cs;
+                float* g = ec + ((nint)ty * Mt * owt + tx * Mt) * cs;
+                for (int cb = 0; cb < cs; cb += 8)
+                {
+                    if (a == 8) Grad8Narrow(g + cb, rs, cs, et + cb, es, tmp);
+                    else Grad6Narrow(g + cb, rs, cs, et + cb, es, tmp);
+                }
+            }
+    }
+
+    /// <summary>acc [pos][cs][cb] += e [pos][tile][cs]ᵀ · v [pos][tile][cb] for every pos: eight output channels by 8 input channels at a time.</summary>
+    static void AccumulateNarrow(float* e, float* v, float* acc, int positions, int tiles, int cs, int cb)
+    {
+        for (int p = 0; p < positions; p++)
+        {
+            float* ep = e + (nint)p * tiles * cs, vp = v + (nint)p * tiles * cb, ap = acc + (nint)p * cs * cb;
+            for (int ci = 0; ci < cb; ci += 8)
+                for (int co = 0; co < cs; co += 8)
+                {
+                    float* o = ap + (nint)co * cb + ci;
+                    Vector256<float> a0 = Vector256.Load(o), a1 = Vector256.Load(o + cb), a2 = Vector256.Load(o + 2 * cb), a3 = Vector256.Load(o + 3 * cb);
+                    Vector256<float> a4 = Vector256.Load(o + 4 * cb), a5 = Vector256.Load(o + 5 * cb), a6 = Vector256.Load(o + 6 * cb), a7 = Vector256.Load(o + 7 * cb);
+                    float* et = ep + co;
+                    float* vt = vp + ci;
+                    for (int t = 0; t < tiles; t++, et += cs, vt += cb)
+                    {
+                        var x = Vector256.Load(vt);
+                        a0 = Vector256.FusedMultiplyAdd(Vector256.Create(et[0]), x, a0);
+                        a1 = Vector256.FusedMultiplyAdd(Vector256.Create(et[1]), x, a1);
+                        a2 = Vector256.FusedMultiplyAdd(Vector256.Create(et[2]), x, a2);
+                        a3 = Vector256.FusedMultiplyAdd(Vector256.Create(et[3]), x, a3);
+                        a4 = Vector256.FusedMultiplyAdd(Vector256.Create(et[4]), x, a4);
+                        a5 = Vector256.FusedMultiplyAdd(Vector256.Create(et[5]), x, a5);
+                        a6 = Vector256.FusedMultiplyAdd(Vector256.Create(et[6]), x, a6);
+                        a7 = Vector256.FusedMultiplyAdd(Vector256.Create(et[7]), x, a7);
+                    }
+                    a0.Store(o); a1.Store(o + cb); a2.Store(o + 2 * cb); a3.Store(o + 3 * cb);
+                    a4.Store(o + 4 * cb); a5.Store(o + 5 * cb); a6.Store(o + 6 * cb); a7.Store(o + 7 * cb);
+                }
+        }
+    }
 }
