@@ -15,7 +15,7 @@ namespace Kiln.Kernels;
 /// so the error is a few times larger than the direct convolution's (measured in the tests against a double-precision
 /// reference: relative RMS error about 1e-6 for 3x3 and 1e-5 for 5x5, against 1e-7 for the direct kernels).</para>
 /// <para>Layout per image (threads split the images): the padded input is transposed to channels-last so that every
-/// transform works on Vector512 of 16 channels; the transformed input V [pos][tile][Cin], the products M [pos][tile][Cout]
+/// transform works on vectors of 16 channels (Vector512) or 8 (Vector256, AVX2 hosts); the transformed input V [pos][tile][Cin], the products M [pos][tile][Cout]
 /// and the channels-last output stay in the thread's workspace (a 28x28 image of 16 channels: about 0.5 MiB), and the
 /// output is transposed back to NCHW.</para>
 /// </summary>
