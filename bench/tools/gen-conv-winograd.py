@@ -154,35 +154,39 @@ def cols_1d(t, xs, ys, lines, ind, extra=None):
         lines.append(f"{ind}var {ys[i]} = {term_sum(terms)};")
 
 
+def gen_two_pass(name, t, doc):
+    """T x Tᵀ for a tile of n x n vectors (t is [a x n], rows paired by rows_1d): rows of the input, then columns of the
+    intermediate; the input tile at x (rs floats between rows, cs between columns), position p of the a x a result at
+    v + p·vs."""
+    a, n = len(t), len(t[0])
+    L = [f"    /// <summary>{doc} (rs floats between rows, cs between",
+         f"    /// columns); writes position p of the result at v + p·vs; t holds {a * n} vectors of scratch.</summary>",
+         "    [MethodImpl(MethodImplOptions.AggressiveOptimization)]",
+         f"    static void {name}{a}{SUFFIX}(float* x, nint rs, nint cs, float* v, nint vs, {V}<float>* t)",
+         "    {",
+         f"        for (int r = 0; r < {n}; r++, x += rs)",
+         "        {"]
+    xs = [f"x{c}" for c in range(n)]
+    for c in range(n):
+        L.append(f"            var x{c} = {V}.Load(x{'' if c == 0 else ' + %d * cs' % c});")
+    ys = [f"y{c}" for c in range(a)]
+    rows_1d(t, xs, ys, L, "            ")
+    for c in range(a):
+        L.append(f"            t[r * {a} + {c}] = y{c};")
+    L += ["        }", f"        for (int c = 0; c < {a}; c++)", "        {"]
+    for rr in range(n):
+        L.append(f"            var x{rr} = t[{rr * a} + c];")
+    rows_1d(t, xs, ys, L, "            ")
+    for rr in range(a):
+        L.append(f"            y{rr}.Store(v + ({rr * a} + c) * vs);")
+    L += ["        }", "    }"]
+    return L
+
+
 def gen_input(r):
     bt, _ = matrices(r)
     a = len(bt)
-    L = []
-    L.append(f"    /// <summary>Bᵀ d B for one {a}x{a} tile of {LANES[V]} channels: d at the tile's top-left (rs floats between rows, cs between")
-    L.append(f"    /// columns); writes position p of the result at v + p·vs; t holds {a * a} vectors of scratch.</summary>")
-    L.append(f"    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
-    L.append(f"    static void Input{a}{SUFFIX}(float* d, nint rs, nint cs, float* v, nint vs, {V}<float>* t)")
-    L.append("    {")
-    L.append(f"        for (int r = 0; r < {a}; r++, d += rs)")
-    L.append("        {")
-    xs = [f"x{c}" for c in range(a)]
-    for c in range(a):
-        L.append(f"            var x{c} = {V}.Load(d{'' if c == 0 else ' + %d * cs' % c});")
-    ys = [f"y{c}" for c in range(a)]
-    rows_1d(bt, xs, ys, L, "            ")
-    for c in range(a):
-        L.append(f"            t[r * {a} + {c}] = y{c};")
-    L.append("        }")
-    L.append(f"        for (int c = 0; c < {a}; c++)")
-    L.append("        {")
-    for rr in range(a):
-        L.append(f"            var x{rr} = t[{rr * a} + c];")
-    rows_1d(bt, xs, ys, L, "            ")
-    for rr in range(a):
-        L.append(f"            y{rr}.Store(v + ({rr * a} + c) * vs);")
-    L.append("        }")
-    L.append("    }")
-    return L
+    return gen_two_pass("Input", bt, f"Bᵀ d B for one {a}x{a} input tile d of {LANES[V]} channels: its top-left at x")
 
 
 def gen_output(r):
@@ -218,33 +222,7 @@ def gen_output(r):
 
 def gen_grad(r):
     g = grad_matrix(r)
-    a = len(g)
-    L = []
-    L.append(f"    /// <summary>G' e G'ᵀ for one 4x4 tile of {LANES[V]} output-gradient channels (the weight gradient's F({r}, 4)): e at the tile's")
-    L.append(f"    /// top-left (rs floats between rows, cs between columns); writes position p at v + p·vs; t holds {a * M} vectors of scratch.</summary>")
-    L.append(f"    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
-    L.append(f"    static void Grad{a}{SUFFIX}(float* e, nint rs, nint cs, float* v, nint vs, {V}<float>* t)")
-    L.append("    {")
-    L.append(f"        for (int r = 0; r < {M}; r++, e += rs)")
-    L.append("        {")
-    xs = [f"x{c}" for c in range(M)]
-    for c in range(M):
-        L.append(f"            var x{c} = {V}.Load(e{'' if c == 0 else ' + %d * cs' % c});")
-    ys = [f"y{c}" for c in range(a)]
-    rows_1d(g, xs, ys, L, "            ")
-    for c in range(a):
-        L.append(f"            t[r * {a} + {c}] = y{c};")
-    L.append("        }")
-    L.append(f"        for (int c = 0; c < {a}; c++)")
-    L.append("        {")
-    for rr in range(M):
-        L.append(f"            var x{rr} = t[{rr * a} + c];")
-    rows_1d(g, xs, ys, L, "            ")
-    for rr in range(a):
-        L.append(f"            y{rr}.Store(v + ({rr * a} + c) * vs);")
-    L.append("        }")
-    L.append("    }")
-    return L
+    return gen_two_pass("Grad", g, f"G' e G'ᵀ for one 4x4 output-gradient tile e of {LANES[V]} channels (the weight gradient's F({r}, 4)):\n    /// its top-left at x")
 
 
 # The per-image drivers, the same for both widths: @V@ is the vector type, @L@ its lanes, @S@ the name suffix.

@@ -73,6 +73,31 @@ internal static class ConvRef
         return r;
     }
 
+    /// <summary>The weight gradient dW[co, ci, i, j] = Σ dy · x at the tap (per group) and the bias gradient db[co] = Σ dy, in double.</summary>
+    public static (double[] Dw, double[] Db) WeightGrad(float[] x, float[] dy, ConvCase c)
+    {
+        int cig = c.Cin / c.G, cog = c.Cout / c.G;
+        var dw = new double[c.Cout * cig * c.Kh * c.Kw];
+        var db = new double[c.Cout];
+        for (int n = 0; n < c.N; n++)
+            for (int co = 0; co < c.Cout; co++)
+                for (int oy = 0; oy < c.Oh; oy++)
+                    for (int ox = 0; ox < c.Ow; ox++)
+                    {
+                        double g = dy[((n * c.Cout + co) * c.Oh + oy) * c.Ow + ox];
+                        db[co] += g;
+                        for (int ci = 0; ci < cig; ci++)
+                            for (int i = 0; i < c.Kh; i++)
+                                for (int j = 0; j < c.Kw; j++)
+                                {
+                                    int iy = oy * c.Sh - c.Ph + i * c.Dh, ix = ox * c.Sw - c.Pw + j * c.Dw;
+                                    if (iy < 0 || iy >= c.H || ix < 0 || ix >= c.W) continue;
+                                    dw[((co * cig + ci) * c.Kh + i) * c.Kw + j] += g * x[((n * c.Cin + co / cog * cig + ci) * c.H + iy) * c.W + ix];
+                                }
+                    }
+        return (dw, db);
+    }
+
     public static float[] Unfold(float[] x, ConvCase c)
     {
         int k = c.Cin * c.Kh * c.Kw, l = c.Oh * c.Ow;
@@ -239,25 +264,7 @@ public sealed class ConvTests
         var tc = c with { Cin = c.Cout, Cout = c.Cin, H = c.Oh, W = c.Ow };
         ConvRef.AssertClose(ConvRef.ConvTranspose2d(g, w.ToArray(), null, tc, c.H, c.W), x.Grad!.ToArray(), c + " dX", scaleTol: ConvRef.WinogradTol(c));
 
-        int cig = c.Cin / c.G, cog = c.Cout / c.G;
-        var dw = new double[w.Numel];
-        var db = new double[c.Cout];
-        for (int n = 0; n < c.N; n++)
-            for (int co = 0; co < c.Cout; co++)
-                for (int oy = 0; oy < c.Oh; oy++)
-                    for (int ox = 0; ox < c.Ow; ox++)
-                    {
-                        double gv = g[((n * c.Cout + co) * c.Oh + oy) * c.Ow + ox];
-                        db[co] += gv;
-                        for (int ci = 0; ci < cig; ci++)
-                            for (int i = 0; i < c.Kh; i++)
-                                for (int j = 0; j < c.Kw; j++)
-                                {
-                                    int iy = oy * c.Sh - c.Ph + i * c.Dh, ix = ox * c.Sw - c.Pw + j * c.Dw;
-                                    if (iy < 0 || iy >= c.H || ix < 0 || ix >= c.W) continue;
-                                    dw[((co * cig + ci) * c.Kh + i) * c.Kw + j] += gv * xs[((n * c.Cin + co / cog * cig + ci) * c.H + iy) * c.W + ix];
-                                }
-                    }
+        var (dw, db) = ConvRef.WeightGrad(xs, g, c);
         ConvRef.AssertClose(Array.ConvertAll(dw, v => (float)v), w.Grad!.ToArray(), c + " dW", 2e-4f, ConvRef.WinogradTol(c));
         ConvRef.AssertClose(Array.ConvertAll(db, v => (float)v), b.Grad!.ToArray(), c + " db", 2e-4f);
     }

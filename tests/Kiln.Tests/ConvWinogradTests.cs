@@ -130,24 +130,7 @@ public unsafe class ConvWinogradTests
     {
         var s = Shape(c);
         float[] x = Rand(c.N * s.BigSize, 8), dy = Rand(c.N * s.SmallSize, 9);
-        var ew = new double[s.Cs * s.K];
-        var eb = new double[s.Cs];
-        for (int n = 0; n < c.N; n++)
-            for (int co = 0; co < c.Cout; co++)
-                for (int oy = 0; oy < c.Oh; oy++)
-                    for (int ox = 0; ox < c.Ow; ox++)
-                    {
-                        double g = dy[((n * c.Cout + co) * c.Oh + oy) * c.Ow + ox];
-                        eb[co] += g;
-                        for (int ci = 0; ci < c.Cin; ci++)
-                            for (int i = 0; i < c.Kh; i++)
-                                for (int j = 0; j < c.Kw; j++)
-                                {
-                                    int iy = oy - c.Ph + i, ix = ox - c.Pw + j;
-                                    if (iy < 0 || iy >= c.H || ix < 0 || ix >= c.W) continue;
-                                    ew[((co * c.Cin + ci) * c.Kh + i) * c.Kw + j] += g * x[((n * c.Cin + ci) * c.H + iy) * c.W + ix];
-                                }
-                    }
+        var (ew, eb) = ConvRef.WeightGrad(x, dy, c);
         foreach (bool narrow in Widths().Where(n => Fits(c, n)))
         {
             float[] dw = Rand(s.Cs * s.K, 10), db = Rand(s.Cs, 11);   // garbage that must be overwritten

@@ -8,19 +8,19 @@ namespace Kiln.Kernels;
 
 static unsafe partial class ConvWinograd
 {
-    /// <summary>Bᵀ d B for one 6x6 tile of 16 channels: d at the tile's top-left (rs floats between rows, cs between
+    /// <summary>Bᵀ d B for one 6x6 input tile d of 16 channels: its top-left at x (rs floats between rows, cs between
     /// columns); writes position p of the result at v + p·vs; t holds 36 vectors of scratch.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Input6(float* d, nint rs, nint cs, float* v, nint vs, Vector512<float>* t)
+    static void Input6(float* x, nint rs, nint cs, float* v, nint vs, Vector512<float>* t)
     {
-        for (int r = 0; r < 6; r++, d += rs)
+        for (int r = 0; r < 6; r++, x += rs)
         {
-            var x0 = Vector512.Load(d);
-            var x1 = Vector512.Load(d + 1 * cs);
-            var x2 = Vector512.Load(d + 2 * cs);
-            var x3 = Vector512.Load(d + 3 * cs);
-            var x4 = Vector512.Load(d + 4 * cs);
-            var x5 = Vector512.Load(d + 5 * cs);
+            var x0 = Vector512.Load(x);
+            var x1 = Vector512.Load(x + 1 * cs);
+            var x2 = Vector512.Load(x + 2 * cs);
+            var x3 = Vector512.Load(x + 3 * cs);
+            var x4 = Vector512.Load(x + 4 * cs);
+            var x5 = Vector512.Load(x + 5 * cs);
             var y0 = Vector512.FusedMultiplyAdd(x2, Vector512.Create(-5.0f), Vector512.FusedMultiplyAdd(x0, Vector512.Create(4.0f), x4));
             var e1 = Vector512.FusedMultiplyAdd(x2, Vector512.Create(-4.0f), x4);
             var o1 = Vector512.FusedMultiplyAdd(x1, Vector512.Create(-4.0f), x3);
@@ -114,17 +114,18 @@ static unsafe partial class ConvWinograd
         }
     }
 
-    /// <summary>G' e G'ᵀ for one 4x4 tile of 16 output-gradient channels (the weight gradient's F(3, 4)): e at the tile's
-    /// top-left (rs floats between rows, cs between columns); writes position p at v + p·vs; t holds 24 vectors of scratch.</summary>
+    /// <summary>G' e G'ᵀ for one 4x4 output-gradient tile e of 16 channels (the weight gradient's F(3, 4)):
+    /// its top-left at x (rs floats between rows, cs between
+    /// columns); writes position p of the result at v + p·vs; t holds 24 vectors of scratch.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Grad6(float* e, nint rs, nint cs, float* v, nint vs, Vector512<float>* t)
+    static void Grad6(float* x, nint rs, nint cs, float* v, nint vs, Vector512<float>* t)
     {
-        for (int r = 0; r < 4; r++, e += rs)
+        for (int r = 0; r < 4; r++, x += rs)
         {
-            var x0 = Vector512.Load(e);
-            var x1 = Vector512.Load(e + 1 * cs);
-            var x2 = Vector512.Load(e + 2 * cs);
-            var x3 = Vector512.Load(e + 3 * cs);
+            var x0 = Vector512.Load(x);
+            var x1 = Vector512.Load(x + 1 * cs);
+            var x2 = Vector512.Load(x + 2 * cs);
+            var x3 = Vector512.Load(x + 3 * cs);
             var y0 = x0 * 0.25f;
             var e1 = Vector512.FusedMultiplyAdd(x2, Vector512.Create(-0.16666666666666666f), x0 * -0.16666666666666666f);
             var o1 = Vector512.FusedMultiplyAdd(x3, Vector512.Create(-0.16666666666666666f), x1 * -0.16666666666666666f);
@@ -167,21 +168,21 @@ static unsafe partial class ConvWinograd
         }
     }
 
-    /// <summary>Bᵀ d B for one 8x8 tile of 16 channels: d at the tile's top-left (rs floats between rows, cs between
+    /// <summary>Bᵀ d B for one 8x8 input tile d of 16 channels: its top-left at x (rs floats between rows, cs between
     /// columns); writes position p of the result at v + p·vs; t holds 64 vectors of scratch.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Input8(float* d, nint rs, nint cs, float* v, nint vs, Vector512<float>* t)
+    static void Input8(float* x, nint rs, nint cs, float* v, nint vs, Vector512<float>* t)
     {
-        for (int r = 0; r < 8; r++, d += rs)
+        for (int r = 0; r < 8; r++, x += rs)
         {
-            var x0 = Vector512.Load(d);
-            var x1 = Vector512.Load(d + 1 * cs);
-            var x2 = Vector512.Load(d + 2 * cs);
-            var x3 = Vector512.Load(d + 3 * cs);
-            var x4 = Vector512.Load(d + 4 * cs);
-            var x5 = Vector512.Load(d + 5 * cs);
-            var x6 = Vector512.Load(d + 6 * cs);
-            var x7 = Vector512.Load(d + 7 * cs);
+            var x0 = Vector512.Load(x);
+            var x1 = Vector512.Load(x + 1 * cs);
+            var x2 = Vector512.Load(x + 2 * cs);
+            var x3 = Vector512.Load(x + 3 * cs);
+            var x4 = Vector512.Load(x + 4 * cs);
+            var x5 = Vector512.Load(x + 5 * cs);
+            var x6 = Vector512.Load(x + 6 * cs);
+            var x7 = Vector512.Load(x + 7 * cs);
             var y0 = Vector512.FusedMultiplyAdd(x4, Vector512.Create(-5.25f), Vector512.FusedMultiplyAdd(x2, Vector512.Create(5.25f), -x0 + x6));
             var e1 = Vector512.FusedMultiplyAdd(x4, Vector512.Create(-4.25f), x2 + x6);
             var o1 = Vector512.FusedMultiplyAdd(x3, Vector512.Create(-4.25f), x1 + x5);
@@ -297,17 +298,18 @@ static unsafe partial class ConvWinograd
         }
     }
 
-    /// <summary>G' e G'ᵀ for one 4x4 tile of 16 output-gradient channels (the weight gradient's F(5, 4)): e at the tile's
-    /// top-left (rs floats between rows, cs between columns); writes position p at v + p·vs; t holds 32 vectors of scratch.</summary>
+    /// <summary>G' e G'ᵀ for one 4x4 output-gradient tile e of 16 channels (the weight gradient's F(5, 4)):
+    /// its top-left at x (rs floats between rows, cs between
+    /// columns); writes position p of the result at v + p·vs; t holds 32 vectors of scratch.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Grad8(float* e, nint rs, nint cs, float* v, nint vs, Vector512<float>* t)
+    static void Grad8(float* x, nint rs, nint cs, float* v, nint vs, Vector512<float>* t)
     {
-        for (int r = 0; r < 4; r++, e += rs)
+        for (int r = 0; r < 4; r++, x += rs)
         {
-            var x0 = Vector512.Load(e);
-            var x1 = Vector512.Load(e + 1 * cs);
-            var x2 = Vector512.Load(e + 2 * cs);
-            var x3 = Vector512.Load(e + 3 * cs);
+            var x0 = Vector512.Load(x);
+            var x1 = Vector512.Load(x + 1 * cs);
+            var x2 = Vector512.Load(x + 2 * cs);
+            var x3 = Vector512.Load(x + 3 * cs);
             var y0 = -x0;
             var e1 = Vector512.FusedMultiplyAdd(x2, Vector512.Create(-0.2222222222222222f), x0 * -0.2222222222222222f);
             var o1 = Vector512.FusedMultiplyAdd(x3, Vector512.Create(-0.2222222222222222f), x1 * -0.2222222222222222f);
@@ -493,19 +495,19 @@ static unsafe partial class ConvWinograd
         }
     }
 
-    /// <summary>Bᵀ d B for one 6x6 tile of 8 channels: d at the tile's top-left (rs floats between rows, cs between
+    /// <summary>Bᵀ d B for one 6x6 input tile d of 8 channels: its top-left at x (rs floats between rows, cs between
     /// columns); writes position p of the result at v + p·vs; t holds 36 vectors of scratch.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Input6Narrow(float* d, nint rs, nint cs, float* v, nint vs, Vector256<float>* t)
+    static void Input6Narrow(float* x, nint rs, nint cs, float* v, nint vs, Vector256<float>* t)
     {
-        for (int r = 0; r < 6; r++, d += rs)
+        for (int r = 0; r < 6; r++, x += rs)
         {
-            var x0 = Vector256.Load(d);
-            var x1 = Vector256.Load(d + 1 * cs);
-            var x2 = Vector256.Load(d + 2 * cs);
-            var x3 = Vector256.Load(d + 3 * cs);
-            var x4 = Vector256.Load(d + 4 * cs);
-            var x5 = Vector256.Load(d + 5 * cs);
+            var x0 = Vector256.Load(x);
+            var x1 = Vector256.Load(x + 1 * cs);
+            var x2 = Vector256.Load(x + 2 * cs);
+            var x3 = Vector256.Load(x + 3 * cs);
+            var x4 = Vector256.Load(x + 4 * cs);
+            var x5 = Vector256.Load(x + 5 * cs);
             var y0 = Vector256.FusedMultiplyAdd(x2, Vector256.Create(-5.0f), Vector256.FusedMultiplyAdd(x0, Vector256.Create(4.0f), x4));
             var e1 = Vector256.FusedMultiplyAdd(x2, Vector256.Create(-4.0f), x4);
             var o1 = Vector256.FusedMultiplyAdd(x1, Vector256.Create(-4.0f), x3);
@@ -599,17 +601,18 @@ static unsafe partial class ConvWinograd
         }
     }
 
-    /// <summary>G' e G'ᵀ for one 4x4 tile of 8 output-gradient channels (the weight gradient's F(3, 4)): e at the tile's
-    /// top-left (rs floats between rows, cs between columns); writes position p at v + p·vs; t holds 24 vectors of scratch.</summary>
+    /// <summary>G' e G'ᵀ for one 4x4 output-gradient tile e of 8 channels (the weight gradient's F(3, 4)):
+    /// its top-left at x (rs floats between rows, cs between
+    /// columns); writes position p of the result at v + p·vs; t holds 24 vectors of scratch.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Grad6Narrow(float* e, nint rs, nint cs, float* v, nint vs, Vector256<float>* t)
+    static void Grad6Narrow(float* x, nint rs, nint cs, float* v, nint vs, Vector256<float>* t)
     {
-        for (int r = 0; r < 4; r++, e += rs)
+        for (int r = 0; r < 4; r++, x += rs)
         {
-            var x0 = Vector256.Load(e);
-            var x1 = Vector256.Load(e + 1 * cs);
-            var x2 = Vector256.Load(e + 2 * cs);
-            var x3 = Vector256.Load(e + 3 * cs);
+            var x0 = Vector256.Load(x);
+            var x1 = Vector256.Load(x + 1 * cs);
+            var x2 = Vector256.Load(x + 2 * cs);
+            var x3 = Vector256.Load(x + 3 * cs);
             var y0 = x0 * 0.25f;
             var e1 = Vector256.FusedMultiplyAdd(x2, Vector256.Create(-0.16666666666666666f), x0 * -0.16666666666666666f);
             var o1 = Vector256.FusedMultiplyAdd(x3, Vector256.Create(-0.16666666666666666f), x1 * -0.16666666666666666f);
@@ -652,21 +655,21 @@ static unsafe partial class ConvWinograd
         }
     }
 
-    /// <summary>Bᵀ d B for one 8x8 tile of 8 channels: d at the tile's top-left (rs floats between rows, cs between
+    /// <summary>Bᵀ d B for one 8x8 input tile d of 8 channels: its top-left at x (rs floats between rows, cs between
     /// columns); writes position p of the result at v + p·vs; t holds 64 vectors of scratch.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Input8Narrow(float* d, nint rs, nint cs, float* v, nint vs, Vector256<float>* t)
+    static void Input8Narrow(float* x, nint rs, nint cs, float* v, nint vs, Vector256<float>* t)
     {
-        for (int r = 0; r < 8; r++, d += rs)
+        for (int r = 0; r < 8; r++, x += rs)
         {
-            var x0 = Vector256.Load(d);
-            var x1 = Vector256.Load(d + 1 * cs);
-            var x2 = Vector256.Load(d + 2 * cs);
-            var x3 = Vector256.Load(d + 3 * cs);
-            var x4 = Vector256.Load(d + 4 * cs);
-            var x5 = Vector256.Load(d + 5 * cs);
-            var x6 = Vector256.Load(d + 6 * cs);
-            var x7 = Vector256.Load(d + 7 * cs);
+            var x0 = Vector256.Load(x);
+            var x1 = Vector256.Load(x + 1 * cs);
+            var x2 = Vector256.Load(x + 2 * cs);
+            var x3 = Vector256.Load(x + 3 * cs);
+            var x4 = Vector256.Load(x + 4 * cs);
+            var x5 = Vector256.Load(x + 5 * cs);
+            var x6 = Vector256.Load(x + 6 * cs);
+            var x7 = Vector256.Load(x + 7 * cs);
             var y0 = Vector256.FusedMultiplyAdd(x4, Vector256.Create(-5.25f), Vector256.FusedMultiplyAdd(x2, Vector256.Create(5.25f), -x0 + x6));
             var e1 = Vector256.FusedMultiplyAdd(x4, Vector256.Create(-4.25f), x2 + x6);
             var o1 = Vector256.FusedMultiplyAdd(x3, Vector256.Create(-4.25f), x1 + x5);
@@ -782,17 +785,18 @@ static unsafe partial class ConvWinograd
         }
     }
 
-    /// <summary>G' e G'ᵀ for one 4x4 tile of 8 output-gradient channels (the weight gradient's F(5, 4)): e at the tile's
-    /// top-left (rs floats between rows, cs between columns); writes position p at v + p·vs; t holds 32 vectors of scratch.</summary>
+    /// <summary>G' e G'ᵀ for one 4x4 output-gradient tile e of 8 channels (the weight gradient's F(5, 4)):
+    /// its top-left at x (rs floats between rows, cs between
+    /// columns); writes position p of the result at v + p·vs; t holds 32 vectors of scratch.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Grad8Narrow(float* e, nint rs, nint cs, float* v, nint vs, Vector256<float>* t)
+    static void Grad8Narrow(float* x, nint rs, nint cs, float* v, nint vs, Vector256<float>* t)
     {
-        for (int r = 0; r < 4; r++, e += rs)
+        for (int r = 0; r < 4; r++, x += rs)
         {
-            var x0 = Vector256.Load(e);
-            var x1 = Vector256.Load(e + 1 * cs);
-            var x2 = Vector256.Load(e + 2 * cs);
-            var x3 = Vector256.Load(e + 3 * cs);
+            var x0 = Vector256.Load(x);
+            var x1 = Vector256.Load(x + 1 * cs);
+            var x2 = Vector256.Load(x + 2 * cs);
+            var x3 = Vector256.Load(x + 3 * cs);
             var y0 = -x0;
             var e1 = Vector256.FusedMultiplyAdd(x2, Vector256.Create(-0.2222222222222222f), x0 * -0.2222222222222222f);
             var o1 = Vector256.FusedMultiplyAdd(x3, Vector256.Create(-0.2222222222222222f), x1 * -0.2222222222222222f);
