@@ -226,16 +226,17 @@ def gen_grad(r):
 
 
 # The per-image drivers, the same for both widths: @V@ is the vector type, @L@ its lanes, @S@ the name suffix.
-DRIVERS = r'''    /// <summary>v [pos][tile][cin] = (Bᵀ d B)[pos] for every tile d of xc, @L@ channels at a time.</summary>
-    static void InputTransform@S@(Transform tr, float* xc, int wx, int cin, int th, int tw, float* v)
+DRIVERS = r'''    /// <summary>v [pos][t0 + tile][cin] = (Bᵀ d B)[pos] for every tile d of xc, @L@ channels at a time; v holds
+    /// <paramref name="tiles"/> tiles per position (those of several images).</summary>
+    static void InputTransform@S@(Transform tr, float* xc, int wx, int cin, int th, int tw, float* v, int t0, int tiles)
     {
-        int a = tr.A, tiles = th * tw;
+        int a = tr.A;
         @V@<float>* tmp = stackalloc @V@<float>[a * a];
         nint rs = (nint)wx * cin, vs = (nint)tiles * cin;
         for (int ty = 0; ty < th; ty++)
             for (int tx = 0; tx < tw; tx++)
             {
-                float* vt = v + (nint)(ty * tw + tx) * cin;
+                float* vt = v + (nint)(t0 + ty * tw + tx) * cin;
                 for (int cb = 0; cb < cin; cb += @L@)
                 {
                     float* d = xc + ((nint)ty * Mt * wx + tx * Mt) * cin + cb;
@@ -286,16 +287,17 @@ DRIVERS = r'''    /// <summary>v [pos][tile][cin] = (Bᵀ d B)[pos] for every ti
         }
     }
 
-    /// <summary>oc [th·4][owt][cout] = Aᵀ m A (+ bias) for every tile, @L@ output channels at a time.</summary>
-    static void OutputTransform@S@(Transform tr, float* m, float* bias, int cout, int th, int tw, float* oc, int owt)
+    /// <summary>oc [th·4][owt][cout] = Aᵀ m A (+ bias) for the image's tiles t0.. of m (which holds
+    /// <paramref name="tiles"/> per position), @L@ output channels at a time.</summary>
+    static void OutputTransform@S@(Transform tr, float* m, float* bias, int cout, int th, int tw, float* oc, int owt, int t0, int tiles)
     {
-        int a = tr.A, tiles = th * tw;
+        int a = tr.A;
         @V@<float>* tmp = stackalloc @V@<float>[a * Mt];
         nint ms = (nint)tiles * cout, rs = (nint)owt * cout;
         for (int ty = 0; ty < th; ty++)
             for (int tx = 0; tx < tw; tx++)
             {
-                float* mt = m + (nint)(ty * tw + tx) * cout;
+                float* mt = m + (nint)(t0 + ty * tw + tx) * cout;
                 float* o = oc + ((nint)ty * Mt * owt + tx * Mt) * cout;
                 for (int cb = 0; cb < cout; cb += @L@)
                 {
@@ -306,16 +308,16 @@ DRIVERS = r'''    /// <summary>v [pos][tile][cin] = (Bᵀ d B)[pos] for every ti
             }
     }
 
-    /// <summary>e [pos][tile][cs] = (GD g GDᵀ)[pos] for every 4x4 tile g of ec, @L@ channels at a time.</summary>
-    static void GradTransform@S@(int a, float* ec, int cs, int th, int tw, int owt, float* e)
+    /// <summary>e [pos][t0 + tile][cs] = (GD g GDᵀ)[pos] for every 4x4 tile g of ec, @L@ channels at a time; e holds
+    /// <paramref name="tiles"/> tiles per position.</summary>
+    static void GradTransform@S@(int a, float* ec, int cs, int th, int tw, int owt, float* e, int t0, int tiles)
     {
-        int tiles = th * tw;
         @V@<float>* tmp = stackalloc @V@<float>[a * Mt];
         nint rs = (nint)owt * cs, es = (nint)tiles * cs;
         for (int ty = 0; ty < th; ty++)
             for (int tx = 0; tx < tw; tx++)
             {
-                float* et = e + (nint)(ty * tw + tx) * cs;
+                float* et = e + (nint)(t0 + ty * tw + tx) * cs;
                 float* g = ec + ((nint)ty * Mt * owt + tx * Mt) * cs;
                 for (int cb = 0; cb < cs; cb += @L@)
                 {

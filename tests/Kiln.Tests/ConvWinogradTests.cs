@@ -63,6 +63,7 @@ public unsafe class ConvWinogradTests
         new ConvCase(2, 16, 16, 9, 8, 3, 3, Ph: 2, Pw: 2),     // padding k-1: 11x10 outputs
         new ConvCase(1, 48, 16, 14, 14, 3, 3, Ph: 1, Pw: 0),   // different padding per side
         new ConvCase(2, 16, 48, 10, 17, 5, 5, Ph: 3, Pw: 1),
+        new ConvCase(11, 16, 32, 8, 8, 3, 3, Ph: 1, Pw: 1),    // 4 tiles per image: groups of 8 images, the last one partial
         new ConvCase(2, 8, 24, 11, 9, 5, 5, Ph: 2, Pw: 2),     // multiples of 8 only: the Vector256 kernels alone
         new ConvCase(1, 24, 8, 10, 12, 3, 3, Ph: 1, Pw: 1),
     };

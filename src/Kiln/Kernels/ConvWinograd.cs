@@ -48,10 +48,11 @@ internal static unsafe partial class ConvWinograd
         Enabled && Supported && s.Groups == 1 && s.Sh == 1 && s.Sw == 1 && s.Dh == 1 && s.Dw == 1 &&
         s.Kh == s.Kw && (s.Kh == 3 || s.Kh == 5) && s.Cb % Lanes == 0 && s.Cs % Lanes == 0 && s.Ow >= MinOut && s.Oh >= MinOut;
 
-    /// <summary>Smallest output height and width for the Winograd path. Images run one at a time, so a 7x7 output has 4 tiles
-    /// and a 4x4 one 1: too few for the 8-tile product kernel. Measured with 4 (`convkern --threads 2 --winograd-min 4`,
-    /// 2026-12-03): model4's 3a (64->128, 7x7) fell from 211 / 210 / 175 to 115 / 109 / 139 direct-equivalent GFLOPS
-    /// (fwd / dX / dW), 4a (128->256, 4x4) from 262 / 259 / 183 to 91 / 82 / 59.</summary>
+    /// <summary>Smallest output height and width for the Winograd path: smaller planes stay with <see cref="ConvBatched"/>,
+    /// which skips the padding's taps (a 4x4 tile on a 7x7 output also computes 15 of 64 outputs for nothing). Measured
+    /// with 4 (`convkern --threads 2 --winograd-min 4`, 2026-12-03, direct-equivalent GFLOPS fwd / dX / dW): model4's 3a
+    /// (64->128, 7x7) 179 / 182 / 167 against 211 / 210 / 175 on ConvBatched, 4a (128->256, 4x4) 120 / 110 / 96 against
+    /// 262 / 259 / 183 (one image at a time, before <see cref="ImagesPerGroup"/>: 115 / 109 / 139 and 91 / 82 / 59).</summary>
     internal static int MinOut = 8;
 
     /// <summary>The transform matrices of F(4, r) in double: the weight transform and the tests use them; the tile transforms
@@ -156,7 +157,8 @@ internal static unsafe partial class ConvWinograd
 
     /// <summary>
     /// small[i] = conv(big[i]) (+ bias) for i &lt; n where <see cref="Applies"/> holds: big [n, Cb, H, W], weights from
-    /// <see cref="PackWeights"/>, bias [Cs] or null, small [n, Cs, Oh, Ow] (written). Threads split the images.
+    /// <see cref="PackWeights"/>, bias [Cs] or null, small [n, Cs, Oh, Ow] (written). Threads split groups of images
+    /// (<see cref="ImagesPerGroup"/>) whose tiles share one set of products.
     /// </summary>
     internal static void Forward(ConvShape s, int n, float* big, float[] packed, float* bias, float* small, bool? narrowWidth = null)
     {
@@ -164,36 +166,50 @@ internal static unsafe partial class ConvWinograd
         bool narrow = narrowWidth ?? Narrow;
         int a = tr.A, th = (s.Oh + Mt - 1) / Mt, tw = (s.Ow + Mt - 1) / Mt, tiles = th * tw;
         int hx = th * Mt + tr.R - 1, wx = tw * Mt + tr.R - 1, owt = tw * Mt;
-        long xcSize = (long)hx * wx * s.Cb, vSize = (long)a * a * tiles * s.Cb, mSize = (long)a * a * tiles * s.Cs;
+        int group = ImagesPerGroup(s, a, tiles), chunks = (n + group - 1) / group;
+        long xcSize = (long)hx * wx * s.Cb, vSize = (long)a * a * group * tiles * s.Cb, mSize = (long)a * a * group * tiles * s.Cs;
         long ocSize = Math.Max((long)th * Mt * owt * s.Cs, (long)s.H * s.W * s.Cb);   // also the input's staging copy
         fixed (float* pu = packed)
         {
             float* u = pu;
-            Threading.For(n, i =>
+            Threading.For(chunks, chunk =>
             {
                 var ws = Conv.Workspace.Get(vSize + mSize, ocSize, xcSize);
                 float* xc = ws.Pad, v = ws.Cols, m = ws.Cols + vSize, oc = ws.Tmp;
-                ToChannelsLast(s, big + (long)i * s.BigSize, xc, hx, wx, oc);
-                if (narrow)
+                int i0 = chunk * group, cnt = Math.Min(group, n - i0), all = cnt * tiles;
+                for (int j = 0; j < cnt; j++)
                 {
-                    InputTransformNarrow(tr, xc, wx, s.Cb, th, tw, v);
-                    ProductsNarrow(v, u, m, a * a, tiles, s.Cb, s.Cs);
-                    OutputTransformNarrow(tr, m, bias, s.Cs, th, tw, oc, owt);
+                    ToChannelsLast(s, big + (long)(i0 + j) * s.BigSize, xc, hx, wx, oc);
+                    if (narrow) InputTransformNarrow(tr, xc, wx, s.Cb, th, tw, v, j * tiles, all);
+                    else InputTransform(tr, xc, wx, s.Cb, th, tw, v, j * tiles, all);
                 }
-                else
+                if (narrow) ProductsNarrow(v, u, m, a * a, all, s.Cb, s.Cs);
+                else Products(v, u, m, a * a, all, s.Cb, s.Cs);
+                for (int j = 0; j < cnt; j++)
                 {
-                    InputTransform(tr, xc, wx, s.Cb, th, tw, v);
-                    Products(v, u, m, a * a, tiles, s.Cb, s.Cs);
-                    OutputTransform(tr, m, bias, s.Cs, th, tw, oc, owt);
+                    if (narrow) OutputTransformNarrow(tr, m, bias, s.Cs, th, tw, oc, owt, j * tiles, all);
+                    else OutputTransform(tr, m, bias, s.Cs, th, tw, oc, owt, j * tiles, all);
+                    float* dst = small + (long)(i0 + j) * s.SmallSize;
+                    if (owt == s.Ow)   // rows of oc are the output's rows: one transposition of the whole plane
+                        Gemm.TransposeInto(oc, s.Cs, s.Oh * s.Ow, s.Cs, dst, (nint)s.Oh * s.Ow);
+                    else
+                        for (int y = 0; y < s.Oh; y++)
+                            Gemm.TransposeInto(oc + (nint)y * owt * s.Cs, s.Cs, s.Ow, s.Cs, dst + (nint)y * s.Ow, (nint)s.Oh * s.Ow);
                 }
-                float* dst = small + (long)i * s.SmallSize;
-                if (owt == s.Ow)   // rows of oc are the output's rows: one transposition of the whole plane
-                    Gemm.TransposeInto(oc, s.Cs, s.Oh * s.Ow, s.Cs, dst, (nint)s.Oh * s.Ow);
-                else
-                    for (int y = 0; y < s.Oh; y++)
-                        Gemm.TransposeInto(oc + (nint)y * owt * s.Cs, s.Cs, s.Ow, s.Cs, dst + (nint)y * s.Ow, (nint)s.Oh * s.Ow);
             });
         }
+    }
+
+    /// <summary>
+    /// Images whose tiles share one set of products: enough for 32 tiles (the product kernel takes 8 at a time, and small
+    /// planes have few: a 7x7 output 4, a 4x4 one 1), as long as the transformed input and products stay within 1 MiB.
+    /// A function of the shape alone, so the split never changes the result.
+    /// </summary>
+    static int ImagesPerGroup(in ConvShape s, int a, int tiles)
+    {
+        int want = (32 + tiles - 1) / tiles;
+        long fit = (1L << 18) / ((long)a * a * tiles * (s.Cb + s.Cs));
+        return (int)Math.Max(1, Math.Min(want, fit));
     }
 
     /// <summary>
@@ -201,7 +217,8 @@ internal static unsafe partial class ConvWinograd
     /// 4 x 4), which treats each 4x4 tile of the output gradient as the filter of a k x k correlation over the (k+3)² input
     /// tile under it: dw = ATWᵀ-transform of Σ_tiles (GD e GDᵀ) ⊙ (Bᵀ d B), where the sum over the tiles of every image is a
     /// matrix product [Cs x tiles]·[tiles x Cb] per position. dbias [Cs] = Σ dy when not null. Both are overwritten. Images
-    /// run in up to four fixed ranges (<see cref="Conv.InSlots"/>), so the result never depends on the thread count.
+    /// run in groups (<see cref="ImagesPerGroup"/>) over up to four fixed ranges (<see cref="Conv.InSlots"/>), so the result
+    /// never depends on the thread count.
     /// small [n, Cs, Oh, Ow] is the output gradient, big [n, Cb, H, W] the input.
     /// </summary>
     internal static void WeightGrad(ConvShape s, int n, float* small, float* big, float* dw, float* dbias, bool? narrowWidth = null)
@@ -210,36 +227,41 @@ internal static unsafe partial class ConvWinograd
         bool narrow = narrowWidth ?? Narrow;
         int a = tr.A, k = tr.R, th = (s.Oh + Mt - 1) / Mt, tw = (s.Ow + Mt - 1) / Mt, tiles = th * tw;
         int hx = th * Mt + k - 1, wx = tw * Mt + k - 1, owt = tw * Mt;
-        long xcSize = (long)hx * wx * s.Cb, vSize = (long)a * a * tiles * s.Cb, eSize = (long)a * a * tiles * s.Cs;
+        int group = ImagesPerGroup(s, a, tiles), chunks = (n + group - 1) / group;
+        long xcSize = (long)hx * wx * s.Cb, vSize = (long)a * a * group * tiles * s.Cb, eSize = (long)a * a * group * tiles * s.Cs;
         long stage = Math.Max((long)th * Mt * owt * s.Cs, (long)s.H * s.W * s.Cb), accSize = (long)a * a * s.Cs * s.Cb;
         var acc = Conv.Scratch.Weights(accSize);
         fixed (float* pacc = acc)
         {
             float* total = pacc;
-            Conv.InSlots(n, accSize, s.Cs, total, dbias, (c0, c1, sacc, sdb) =>
+            Conv.InSlots(chunks, accSize, s.Cs, total, dbias, (c0, c1, sacc, sdb) =>
             {
                 new Span<float>(sacc, (int)accSize).Clear();
                 var ws = Conv.Workspace.Get(vSize + eSize, stage, xcSize);
                 float* xc = ws.Pad, v = ws.Cols, e = ws.Cols + vSize, ec = ws.Tmp;
-                for (int i = c0; i < c1; i++)
+                for (int chunk = c0; chunk < c1; chunk++)
                 {
-                    float* dy = small + (long)i * s.SmallSize;
-                    ToChannelsLast(s, big + (long)i * s.BigSize, xc, hx, wx, ec);
-                    GradToChannelsLast(s, dy, ec, th * Mt, owt);
-                    if (narrow)
+                    int i0 = chunk * group, cnt = Math.Min(group, n - i0), all = cnt * tiles;
+                    for (int j = 0; j < cnt; j++)
                     {
-                        InputTransformNarrow(tr, xc, wx, s.Cb, th, tw, v);
-                        GradTransformNarrow(a, ec, s.Cs, th, tw, owt, e);
-                        AccumulateNarrow(e, v, sacc, a * a, tiles, s.Cs, s.Cb);
+                        float* dy = small + (long)(i0 + j) * s.SmallSize;
+                        ToChannelsLast(s, big + (long)(i0 + j) * s.BigSize, xc, hx, wx, ec);
+                        GradToChannelsLast(s, dy, ec, th * Mt, owt);
+                        if (narrow)
+                        {
+                            InputTransformNarrow(tr, xc, wx, s.Cb, th, tw, v, j * tiles, all);
+                            GradTransformNarrow(a, ec, s.Cs, th, tw, owt, e, j * tiles, all);
+                        }
+                        else
+                        {
+                            InputTransform(tr, xc, wx, s.Cb, th, tw, v, j * tiles, all);
+                            GradTransform(a, ec, s.Cs, th, tw, owt, e, j * tiles, all);
+                        }
+                        if (sdb != null)
+                            for (int c = 0; c < s.Cs; c++) sdb[c] += System.Numerics.Tensors.TensorPrimitives.Sum(new ReadOnlySpan<float>(dy + (nint)c * s.L, s.L));
                     }
-                    else
-                    {
-                        InputTransform(tr, xc, wx, s.Cb, th, tw, v);
-                        GradTransform(a, ec, s.Cs, th, tw, owt, e);
-                        Accumulate(e, v, sacc, a * a, tiles, s.Cs, s.Cb);
-                    }
-                    if (sdb != null)
-                        for (int c = 0; c < s.Cs; c++) sdb[c] += System.Numerics.Tensors.TensorPrimitives.Sum(new ReadOnlySpan<float>(dy + (nint)c * s.L, s.L));
+                    if (narrow) AccumulateNarrow(e, v, sacc, a * a, all, s.Cs, s.Cb);
+                    else Accumulate(e, v, sacc, a * a, all, s.Cs, s.Cb);
                 }
             });
             // dw[co, ci] = ATW · acc[:, :, co, ci] · ATWᵀ, in double

@@ -364,16 +364,17 @@ static unsafe partial class ConvWinograd
         }
     }
 
-    /// <summary>v [pos][tile][cin] = (Bᵀ d B)[pos] for every tile d of xc, 16 channels at a time.</summary>
-    static void InputTransform(Transform tr, float* xc, int wx, int cin, int th, int tw, float* v)
+    /// <summary>v [pos][t0 + tile][cin] = (Bᵀ d B)[pos] for every tile d of xc, 16 channels at a time; v holds
+    /// <paramref name="tiles"/> tiles per position (those of several images).</summary>
+    static void InputTransform(Transform tr, float* xc, int wx, int cin, int th, int tw, float* v, int t0, int tiles)
     {
-        int a = tr.A, tiles = th * tw;
+        int a = tr.A;
         Vector512<float>* tmp = stackalloc Vector512<float>[a * a];
         nint rs = (nint)wx * cin, vs = (nint)tiles * cin;
         for (int ty = 0; ty < th; ty++)
             for (int tx = 0; tx < tw; tx++)
             {
-                float* vt = v + (nint)(ty * tw + tx) * cin;
+                float* vt = v + (nint)(t0 + ty * tw + tx) * cin;
                 for (int cb = 0; cb < cin; cb += 16)
                 {
                     float* d = xc + ((nint)ty * Mt * wx + tx * Mt) * cin + cb;
@@ -424,16 +425,17 @@ static unsafe partial class ConvWinograd
         }
     }
 
-    /// <summary>oc [th·4][owt][cout] = Aᵀ m A (+ bias) for every tile, 16 output channels at a time.</summary>
-    static void OutputTransform(Transform tr, float* m, float* bias, int cout, int th, int tw, float* oc, int owt)
+    /// <summary>oc [th·4][owt][cout] = Aᵀ m A (+ bias) for the image's tiles t0.. of m (which holds
+    /// <paramref name="tiles"/> per position), 16 output channels at a time.</summary>
+    static void OutputTransform(Transform tr, float* m, float* bias, int cout, int th, int tw, float* oc, int owt, int t0, int tiles)
     {
-        int a = tr.A, tiles = th * tw;
+        int a = tr.A;
         Vector512<float>* tmp = stackalloc Vector512<float>[a * Mt];
         nint ms = (nint)tiles * cout, rs = (nint)owt * cout;
         for (int ty = 0; ty < th; ty++)
             for (int tx = 0; tx < tw; tx++)
             {
-                float* mt = m + (nint)(ty * tw + tx) * cout;
+                float* mt = m + (nint)(t0 + ty * tw + tx) * cout;
                 float* o = oc + ((nint)ty * Mt * owt + tx * Mt) * cout;
                 for (int cb = 0; cb < cout; cb += 16)
                 {
@@ -444,16 +446,16 @@ static unsafe partial class ConvWinograd
             }
     }
 
-    /// <summary>e [pos][tile][cs] = (GD g GDᵀ)[pos] for every 4x4 tile g of ec, 16 channels at a time.</summary>
-    static void GradTransform(int a, float* ec, int cs, int th, int tw, int owt, float* e)
+    /// <summary>e [pos][t0 + tile][cs] = (GD g GDᵀ)[pos] for every 4x4 tile g of ec, 16 channels at a time; e holds
+    /// <paramref name="tiles"/> tiles per position.</summary>
+    static void GradTransform(int a, float* ec, int cs, int th, int tw, int owt, float* e, int t0, int tiles)
     {
-        int tiles = th * tw;
         Vector512<float>* tmp = stackalloc Vector512<float>[a * Mt];
         nint rs = (nint)owt * cs, es = (nint)tiles * cs;
         for (int ty = 0; ty < th; ty++)
             for (int tx = 0; tx < tw; tx++)
             {
-                float* et = e + (nint)(ty * tw + tx) * cs;
+                float* et = e + (nint)(t0 + ty * tw + tx) * cs;
                 float* g = ec + ((nint)ty * Mt * owt + tx * Mt) * cs;
                 for (int cb = 0; cb < cs; cb += 16)
                 {
@@ -851,16 +853,17 @@ static unsafe partial class ConvWinograd
         }
     }
 
-    /// <summary>v [pos][tile][cin] = (Bᵀ d B)[pos] for every tile d of xc, 8 channels at a time.</summary>
-    static void InputTransformNarrow(Transform tr, float* xc, int wx, int cin, int th, int tw, float* v)
+    /// <summary>v [pos][t0 + tile][cin] = (Bᵀ d B)[pos] for every tile d of xc, 8 channels at a time; v holds
+    /// <paramref name="tiles"/> tiles per position (those of several images).</summary>
+    static void InputTransformNarrow(Transform tr, float* xc, int wx, int cin, int th, int tw, float* v, int t0, int tiles)
     {
-        int a = tr.A, tiles = th * tw;
+        int a = tr.A;
         Vector256<float>* tmp = stackalloc Vector256<float>[a * a];
         nint rs = (nint)wx * cin, vs = (nint)tiles * cin;
         for (int ty = 0; ty < th; ty++)
             for (int tx = 0; tx < tw; tx++)
             {
-                float* vt = v + (nint)(ty * tw + tx) * cin;
+                float* vt = v + (nint)(t0 + ty * tw + tx) * cin;
                 for (int cb = 0; cb < cin; cb += 8)
                 {
                     float* d = xc + ((nint)ty * Mt * wx + tx * Mt) * cin + cb;
@@ -911,16 +914,17 @@ static unsafe partial class ConvWinograd
         }
     }
 
-    /// <summary>oc [th·4][owt][cout] = Aᵀ m A (+ bias) for every tile, 8 output channels at a time.</summary>
-    static void OutputTransformNarrow(Transform tr, float* m, float* bias, int cout, int th, int tw, float* oc, int owt)
+    /// <summary>oc [th·4][owt][cout] = Aᵀ m A (+ bias) for the image's tiles t0.. of m (which holds
+    /// <paramref name="tiles"/> per position), 8 output channels at a time.</summary>
+    static void OutputTransformNarrow(Transform tr, float* m, float* bias, int cout, int th, int tw, float* oc, int owt, int t0, int tiles)
     {
-        int a = tr.A, tiles = th * tw;
+        int a = tr.A;
         Vector256<float>* tmp = stackalloc Vector256<float>[a * Mt];
         nint ms = (nint)tiles * cout, rs = (nint)owt * cout;
         for (int ty = 0; ty < th; ty++)
             for (int tx = 0; tx < tw; tx++)
             {
-                float* mt = m + (nint)(ty * tw + tx) * cout;
+                float* mt = m + (nint)(t0 + ty * tw + tx) * cout;
                 float* o = oc + ((nint)ty * Mt * owt + tx * Mt) * cout;
                 for (int cb = 0; cb < cout; cb += 8)
                 {
@@ -931,16 +935,16 @@ static unsafe partial class ConvWinograd
             }
     }
 
-    /// <summary>e [pos][tile][cs] = (GD g GDᵀ)[pos] for every 4x4 tile g of ec, 8 channels at a time.</summary>
-    static void GradTransformNarrow(int a, float* ec, int cs, int th, int tw, int owt, float* e)
+    /// <summary>e [pos][t0 + tile][cs] = (GD g GDᵀ)[pos] for every 4x4 tile g of ec, 8 channels at a time; e holds
+    /// <paramref name="tiles"/> tiles per position.</summary>
+    static void GradTransformNarrow(int a, float* ec, int cs, int th, int tw, int owt, float* e, int t0, int tiles)
     {
-        int tiles = th * tw;
         Vector256<float>* tmp = stackalloc Vector256<float>[a * Mt];
         nint rs = (nint)owt * cs, es = (nint)tiles * cs;
         for (int ty = 0; ty < th; ty++)
             for (int tx = 0; tx < tw; tx++)
             {
-                float* et = e + (nint)(ty * tw + tx) * cs;
+                float* et = e + (nint)(t0 + ty * tw + tx) * cs;
                 float* g = ec + ((nint)ty * Mt * owt + tx * Mt) * cs;
                 for (int cb = 0; cb < cs; cb += 8)
                 {
