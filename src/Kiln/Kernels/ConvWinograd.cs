@@ -13,11 +13,11 @@ namespace Kiln.Kernels;
 /// 0, ±1, ±2 (and ±1/2 for 5x5) plus infinity, built once in double precision.
 /// <para>Rounding differs from the direct sum: the transforms add and subtract terms several times larger than the result,
 /// so the error is a few times larger than the direct convolution's (measured in the tests against a double-precision
-/// reference: relative RMS error about 1e-6 for 3x3 and 1e-5 for 5x5, against 1e-7 for the direct kernels).</para>
-/// <para>Layout per image (threads split the images): the padded input is transposed to channels-last so that every
-/// transform works on vectors of 16 channels (Vector512) or 8 (Vector256, AVX2 hosts); the transformed input V [pos][tile][Cin], the products M [pos][tile][Cout]
-/// and the channels-last output stay in the thread's workspace (a 28x28 image of 16 channels: about 0.5 MiB), and the
-/// output is transposed back to NCHW.</para>
+/// reference: relative RMS error about 1e-6 for 3x3 and 1-3e-6 for 5x5, against 1e-7 for the direct kernels).</para>
+/// <para>Layout (threads split groups of images, <see cref="ImagesPerGroup"/>): each image's padded input is transposed to
+/// channels-last so that every transform works on vectors of 16 channels (Vector512) or 8 (Vector256, AVX2 hosts); the
+/// transformed input V [pos][tile][Cin] and the products M [pos][tile][Cout] of the group, and the channels-last output,
+/// stay in the thread's workspace (about 1 MiB at most), and each output is transposed back to NCHW.</para>
 /// </summary>
 internal static unsafe partial class ConvWinograd
 {
@@ -128,31 +128,48 @@ internal static unsafe partial class ConvWinograd
         var tr = For(s.Kh);
         int k = tr.R, a = tr.A, kk = k * k, cin = s.Cb, cout = s.Cs;
         var u = Conv.Scratch.Weights((long)a * a * cin * cout);
-        Span<double> g = stackalloc double[kk];
-        Span<double> gt = stackalloc double[a * k];
-        for (int co = 0; co < cout; co++)
-            for (int ci = 0; ci < cin; ci++)
+        var gm = Flat(tr.G);
+        fixed (float* pu = u)
+        {
+            float* uu = pu;
+            // output channels split over the threads: every (co, ci) pair is independent, so the bits never change
+            Threading.For(cout, co =>
             {
-                for (int t = 0; t < kk; t++)
-                    g[t] = flip ? w[((nint)ci * cout + co) * kk + (kk - 1 - t)] : w[((nint)co * cin + ci) * kk + t];
-                // gt = G g  [a x k]
-                for (int i = 0; i < a; i++)
-                    for (int j = 0; j < k; j++)
-                    {
-                        double acc = 0;
-                        for (int l = 0; l < k; l++) acc += tr.G[i, l] * g[l * k + j];
-                        gt[i * k + j] = acc;
-                    }
-                // U = gt Gᵀ  [a x a]
-                for (int i = 0; i < a; i++)
-                    for (int j = 0; j < a; j++)
-                    {
-                        double acc = 0;
-                        for (int l = 0; l < k; l++) acc += gt[i * k + l] * tr.G[j, l];
-                        u[((nint)(i * a + j) * cin + ci) * cout + co] = (float)acc;
-                    }
-            }
+                Span<double> g = stackalloc double[kk];
+                Span<double> gt = stackalloc double[a * k];
+                for (int ci = 0; ci < cin; ci++)
+                {
+                    for (int t = 0; t < kk; t++)
+                        g[t] = flip ? w[((nint)ci * cout + co) * kk + (kk - 1 - t)] : w[((nint)co * cin + ci) * kk + t];
+                    // gt = G g  [a x k]
+                    for (int i = 0; i < a; i++)
+                        for (int j = 0; j < k; j++)
+                        {
+                            double acc = 0;
+                            for (int l = 0; l < k; l++) acc += gm[i * k + l] * g[l * k + j];
+                            gt[i * k + j] = acc;
+                        }
+                    // U = gt Gᵀ  [a x a]
+                    for (int i = 0; i < a; i++)
+                        for (int j = 0; j < a; j++)
+                        {
+                            double acc = 0;
+                            for (int l = 0; l < k; l++) acc += gt[i * k + l] * gm[j * k + l];
+                            uu[((nint)(i * a + j) * cin + ci) * cout + co] = (float)acc;
+                        }
+                }
+            });
+        }
         return u;
+    }
+
+    /// <summary>A row-major copy of m.</summary>
+    static double[] Flat(double[,] m)
+    {
+        var f = new double[m.Length];
+        for (int i = 0; i < m.GetLength(0); i++)
+            for (int j = 0; j < m.GetLength(1); j++) f[i * m.GetLength(1) + j] = m[i, j];
+        return f;
     }
 
     /// <summary>
@@ -264,19 +281,21 @@ internal static unsafe partial class ConvWinograd
                     else Accumulate(e, v, sacc, a * a, all, s.Cs, s.Cb);
                 }
             });
-            // dw[co, ci] = ATW · acc[:, :, co, ci] · ATWᵀ, in double
-            Span<double> t = stackalloc double[k * a];
+            // dw[co, ci] = ATW · acc[:, :, co, ci] · ATWᵀ, in double; output channels split over the threads
+            var atw = Flat(tr.ATW);
             int cs = s.Cs, cb = s.Cb;
-            for (int co = 0; co < cs; co++)
+            nint ps = (nint)cs * cb;
+            Threading.For(cs, co =>
+            {
+                Span<double> t = stackalloc double[k * a];
                 for (int ci = 0; ci < cb; ci++)
                 {
                     float* src = total + (nint)co * cb + ci;
-                    nint ps = (nint)cs * cb;
                     for (int i = 0; i < k; i++)
                         for (int c = 0; c < a; c++)
                         {
                             double sum = 0;
-                            for (int r = 0; r < a; r++) sum += tr.ATW[i, r] * src[(r * a + c) * ps];
+                            for (int r = 0; r < a; r++) sum += atw[i * a + r] * src[(r * a + c) * ps];
                             t[i * a + c] = sum;
                         }
                     float* dst = dw + ((nint)co * cb + ci) * k * k;
@@ -284,10 +303,11 @@ internal static unsafe partial class ConvWinograd
                         for (int j = 0; j < k; j++)
                         {
                             double sum = 0;
-                            for (int c = 0; c < a; c++) sum += t[i * a + c] * tr.ATW[j, c];
+                            for (int c = 0; c < a; c++) sum += t[i * a + c] * atw[j * a + c];
                             dst[i * k + j] = (float)sum;
                         }
                 }
+            });
         }
     }
 
