@@ -55,6 +55,34 @@ public unsafe class ConvWinogradTests
     static bool[] Widths() =>
         [.. new[] { false, true }.Where(n => n ? Vector256.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Fma.IsSupported : Vector512.IsHardwareAccelerated)];
 
+    [Theory]
+    [InlineData(3)]
+    [InlineData(5)]
+    public void WeightGradientTransform_ComputesKOutputsOfA1dCorrelationWithA4TapFilter(int k)
+    {
+        // F(k, 4): the 4 output-gradient values of a tile act as the filter, the k outputs are the weight's taps
+        var tr = ConvWinograd.For(k);
+        var rng = new Random(10 + k);
+        for (int trial = 0; trial < 20; trial++)
+        {
+            var e = Enumerable.Range(0, 4).Select(_ => rng.NextDouble() * 2 - 1).ToArray();
+            var d = Enumerable.Range(0, tr.A).Select(_ => rng.NextDouble() * 2 - 1).ToArray();
+            for (int i = 0; i < k; i++)
+            {
+                double y = 0, expected = 0;
+                for (int j = 0; j < tr.A; j++)
+                {
+                    double ee = 0, dd = 0;
+                    for (int l = 0; l < 4; l++) ee += tr.GD[j, l] * e[l];
+                    for (int l = 0; l < tr.A; l++) dd += tr.BT[j, l] * d[l];
+                    y += tr.ATW[i, j] * ee * dd;
+                }
+                for (int l = 0; l < 4; l++) expected += e[l] * d[i + l];
+                Assert.Equal(expected, y, 1e-10);
+            }
+        }
+    }
+
     public static TheoryData<ConvCase> Cases() => new()
     {
         new ConvCase(3, 16, 16, 28, 28, 5, 5, Ph: 2, Pw: 2),   // lesson 15's layer (d)

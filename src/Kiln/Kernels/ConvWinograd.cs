@@ -14,7 +14,7 @@ namespace Kiln.Kernels;
 /// <para>Rounding differs from the direct sum: the transforms add and subtract terms several times larger than the result,
 /// so the error is a few times larger than the direct convolution's (measured in the tests against a double-precision
 /// reference: relative RMS error about 1e-6 for 3x3 and 1-3e-6 for 5x5, against 1e-7 for the direct kernels).</para>
-/// <para>Layout (threads split groups of images, <see cref="ImagesPerGroup"/>): each image's padded input is transposed to
+/// <para>Layout (threads split groups of images, <see cref="Plan"/>): each image's padded input is transposed to
 /// channels-last so that every transform works on vectors of 16 channels (Vector512) or 8 (Vector256, AVX2 hosts); the
 /// transformed input V [pos][tile][Cin] and the products M [pos][tile][Cout] of the group, and the channels-last output,
 /// stay in the thread's workspace (about 1 MiB at most), and each output is transposed back to NCHW.</para>
@@ -52,7 +52,7 @@ internal static unsafe partial class ConvWinograd
     /// which skips the padding's taps (a 4x4 tile on a 7x7 output also computes 15 of 64 outputs for nothing). Measured
     /// with 4 (`convkern --threads 2 --winograd-min 4`, 2026-12-03, direct-equivalent GFLOPS fwd / dX / dW): model4's 3a
     /// (64->128, 7x7) 179 / 182 / 167 against 211 / 210 / 175 on ConvBatched, 4a (128->256, 4x4) 120 / 110 / 96 against
-    /// 262 / 259 / 183 (one image at a time, before <see cref="ImagesPerGroup"/>: 115 / 109 / 139 and 91 / 82 / 59).</summary>
+    /// 262 / 259 / 183 (one image at a time, before <see cref="Plan"/>: 115 / 109 / 139 and 91 / 82 / 59).</summary>
     internal static int MinOut = 8;
 
     /// <summary>The transform matrices of F(4, r) in double: the weight transform and the tests use them; the tile transforms
@@ -63,6 +63,9 @@ internal static unsafe partial class ConvWinograd
         /// <summary>Bᵀ [A x A], G [A x R], Aᵀ [Mt x A] of F(4, R); and the weight gradient's F(R, 4) on the same points, whose
         /// input transform is Bᵀ again: GD [A x Mt] (the output gradient's transform) and ATW [R x A].</summary>
         public readonly double[,] BT, G, AT, GD, ATW;
+
+        /// <summary>G and ATW row-major, as the weight transforms read them.</summary>
+        public readonly double[] GFlat, ATWFlat;
 
         public Transform(int r, double[] points)
         {
@@ -93,6 +96,16 @@ internal static unsafe partial class ConvWinograd
             ATW[r - 1, n] = 1;
             var all = Poly(points, skip: -1);   // M(x) = Π_l (x - p_l): the point at infinity
             for (int k = 0; k < all.Length; k++) BT[n, k] = all[k];
+            GFlat = Flat(G);
+            ATWFlat = Flat(ATW);
+        }
+
+        static double[] Flat(double[,] m)
+        {
+            var f = new double[m.Length];
+            for (int i = 0; i < m.GetLength(0); i++)
+                for (int j = 0; j < m.GetLength(1); j++) f[i * m.GetLength(1) + j] = m[i, j];
+            return f;
         }
 
         static double[] Poly(double[] points, int skip)
@@ -128,7 +141,7 @@ internal static unsafe partial class ConvWinograd
         var tr = For(s.Kh);
         int k = tr.R, a = tr.A, kk = k * k, cin = s.Cb, cout = s.Cs;
         var u = Conv.Scratch.Weights((long)a * a * cin * cout);
-        var gm = Flat(tr.G);
+        var gm = tr.GFlat;
         fixed (float* pu = u)
         {
             float* uu = pu;
@@ -163,35 +176,24 @@ internal static unsafe partial class ConvWinograd
         return u;
     }
 
-    /// <summary>A row-major copy of m.</summary>
-    static double[] Flat(double[,] m)
-    {
-        var f = new double[m.Length];
-        for (int i = 0; i < m.GetLength(0); i++)
-            for (int j = 0; j < m.GetLength(1); j++) f[i * m.GetLength(1) + j] = m[i, j];
-        return f;
-    }
 
     /// <summary>
     /// small[i] = conv(big[i]) (+ bias) for i &lt; n where <see cref="Applies"/> holds: big [n, Cb, H, W], weights from
     /// <see cref="PackWeights"/>, bias [Cs] or null, small [n, Cs, Oh, Ow] (written). Threads split groups of images
-    /// (<see cref="ImagesPerGroup"/>) whose tiles share one set of products.
+    /// (<see cref="Plan"/>) whose tiles share one set of products.
     /// </summary>
     internal static void Forward(ConvShape s, int n, float* big, float[] packed, float* bias, float* small, bool? narrowWidth = null)
     {
-        var tr = For(s.Kh);
+        var (tr, a, th, tw, tiles, hx, wx, owt, group) = new Plan(s);
         bool narrow = narrowWidth ?? Narrow;
-        int a = tr.A, th = (s.Oh + Mt - 1) / Mt, tw = (s.Ow + Mt - 1) / Mt, tiles = th * tw;
-        int hx = th * Mt + tr.R - 1, wx = tw * Mt + tr.R - 1, owt = tw * Mt;
-        int group = ImagesPerGroup(s, a, tiles), chunks = (n + group - 1) / group;
-        long xcSize = (long)hx * wx * s.Cb, vSize = (long)a * a * group * tiles * s.Cb, mSize = (long)a * a * group * tiles * s.Cs;
-        long ocSize = Math.Max((long)th * Mt * owt * s.Cs, (long)s.H * s.W * s.Cb);   // also the input's staging copy
+        int chunks = (n + group - 1) / group;
+        long vSize = (long)a * a * group * tiles * s.Cb, mSize = (long)a * a * group * tiles * s.Cs;
         fixed (float* pu = packed)
         {
             float* u = pu;
             Threading.For(chunks, chunk =>
             {
-                var ws = Conv.Workspace.Get(vSize + mSize, ocSize, xcSize);
+                var ws = Conv.Workspace.Get(vSize + mSize, Plan.StagingFloats(s, th, owt), (long)hx * wx * s.Cb);
                 float* xc = ws.Pad, v = ws.Cols, m = ws.Cols + vSize, oc = ws.Tmp;
                 int i0 = chunk * group, cnt = Math.Min(group, n - i0), all = cnt * tiles;
                 for (int j = 0; j < cnt; j++)
@@ -218,15 +220,31 @@ internal static unsafe partial class ConvWinograd
     }
 
     /// <summary>
-    /// Images whose tiles share one set of products: enough for 32 tiles (the product kernel takes 8 at a time, and small
-    /// planes have few: a 7x7 output 4, a 4x4 one 1), as long as the transformed input and products stay within 1 MiB.
-    /// A function of the shape alone, so the split never changes the result.
+    /// The tiling of one shape, shared by <see cref="Forward"/> and <see cref="WeightGrad"/>: the transform, its tile size
+    /// a, th x tw tiles of 4x4 outputs per image, the channels-last input's hx x wx (padded to whole tiles) and the
+    /// channels-last output's row length owt, and the images per group (below).
     /// </summary>
-    static int ImagesPerGroup(in ConvShape s, int a, int tiles)
+    readonly record struct Plan(Transform Tr, int A, int Th, int Tw, int Tiles, int Hx, int Wx, int Owt, int Group)
     {
-        int want = (32 + tiles - 1) / tiles;
-        long fit = (1L << 18) / ((long)a * a * tiles * (s.Cb + s.Cs));
-        return (int)Math.Max(1, Math.Min(want, fit));
+        public Plan(in ConvShape s) : this(s, For(s.Kh), (s.Oh + Mt - 1) / Mt, (s.Ow + Mt - 1) / Mt) { }
+
+        Plan(in ConvShape s, Transform tr, int th, int tw)
+            : this(tr, tr.A, th, tw, th * tw, th * Mt + tr.R - 1, tw * Mt + tr.R - 1, tw * Mt, ImagesPerGroup(s, tr.A, th * tw)) { }
+
+        /// <summary>Floats of the staging buffer: the channels-last output of one image, or the input's transposed copy.</summary>
+        public static long StagingFloats(in ConvShape s, int th, int owt) => Math.Max((long)th * Mt * owt * s.Cs, (long)s.H * s.W * s.Cb);
+
+        /// <summary>
+        /// Images whose tiles share one set of products: enough for 32 tiles (the product kernel takes 8 at a time, and
+        /// small planes have few: a 7x7 output 4, a 4x4 one 1), as long as the transformed input and products stay within
+        /// 1 MiB. A function of the shape alone, so the split never changes the result.
+        /// </summary>
+        static int ImagesPerGroup(in ConvShape s, int a, int tiles)
+        {
+            int want = (32 + tiles - 1) / tiles;
+            long fit = (1L << 18) / ((long)a * a * tiles * (s.Cb + s.Cs));
+            return (int)Math.Max(1, Math.Min(want, fit));
+        }
     }
 
     /// <summary>
@@ -234,19 +252,16 @@ internal static unsafe partial class ConvWinograd
     /// 4 x 4), which treats each 4x4 tile of the output gradient as the filter of a k x k correlation over the (k+3)² input
     /// tile under it: dw = ATWᵀ-transform of Σ_tiles (GD e GDᵀ) ⊙ (Bᵀ d B), where the sum over the tiles of every image is a
     /// matrix product [Cs x tiles]·[tiles x Cb] per position. dbias [Cs] = Σ dy when not null. Both are overwritten. Images
-    /// run in groups (<see cref="ImagesPerGroup"/>) over up to four fixed ranges (<see cref="Conv.InSlots"/>), so the result
+    /// run in groups (<see cref="Plan"/>) over up to four fixed ranges (<see cref="Conv.InSlots"/>), so the result
     /// never depends on the thread count.
     /// small [n, Cs, Oh, Ow] is the output gradient, big [n, Cb, H, W] the input.
     /// </summary>
     internal static void WeightGrad(ConvShape s, int n, float* small, float* big, float* dw, float* dbias, bool? narrowWidth = null)
     {
-        var tr = For(s.Kh);
+        var (tr, a, th, tw, tiles, hx, wx, owt, group) = new Plan(s);
         bool narrow = narrowWidth ?? Narrow;
-        int a = tr.A, k = tr.R, th = (s.Oh + Mt - 1) / Mt, tw = (s.Ow + Mt - 1) / Mt, tiles = th * tw;
-        int hx = th * Mt + k - 1, wx = tw * Mt + k - 1, owt = tw * Mt;
-        int group = ImagesPerGroup(s, a, tiles), chunks = (n + group - 1) / group;
-        long xcSize = (long)hx * wx * s.Cb, vSize = (long)a * a * group * tiles * s.Cb, eSize = (long)a * a * group * tiles * s.Cs;
-        long stage = Math.Max((long)th * Mt * owt * s.Cs, (long)s.H * s.W * s.Cb), accSize = (long)a * a * s.Cs * s.Cb;
+        int k = tr.R, chunks = (n + group - 1) / group;
+        long vSize = (long)a * a * group * tiles * s.Cb, eSize = (long)a * a * group * tiles * s.Cs, accSize = (long)a * a * s.Cs * s.Cb;
         var acc = Conv.Scratch.Weights(accSize);
         fixed (float* pacc = acc)
         {
@@ -254,7 +269,7 @@ internal static unsafe partial class ConvWinograd
             Conv.InSlots(chunks, accSize, s.Cs, total, dbias, (c0, c1, sacc, sdb) =>
             {
                 new Span<float>(sacc, (int)accSize).Clear();
-                var ws = Conv.Workspace.Get(vSize + eSize, stage, xcSize);
+                var ws = Conv.Workspace.Get(vSize + eSize, Plan.StagingFloats(s, th, owt), (long)hx * wx * s.Cb);
                 float* xc = ws.Pad, v = ws.Cols, e = ws.Cols + vSize, ec = ws.Tmp;
                 for (int chunk = c0; chunk < c1; chunk++)
                 {
@@ -282,7 +297,7 @@ internal static unsafe partial class ConvWinograd
                 }
             });
             // dw[co, ci] = ATW · acc[:, :, co, ci] · ATWᵀ, in double; output channels split over the threads
-            var atw = Flat(tr.ATW);
+            var atw = tr.ATWFlat;
             int cs = s.Cs, cb = s.Cb;
             nint ps = (nint)cs * cb;
             Threading.For(cs, co =>

@@ -62,7 +62,7 @@ public static partial class F
             var gx = x.RequiresGrad ? g.MatMul(weight) : null;
             // dW goes into the buffer of the weight's previous gradient when ZeroGrad took it back (Tensor.TakeSpareGrad):
             // warm in cache, where a fresh one would be written to cold memory.
-            var gw = weight.RequiresGrad ? Tensor.MatMulInto(g2.T, x.Reshape(-1, inF), weight.TakeSpareGrad(weight._shape)) : null;
+            var gw = weight.RequiresGrad ? Tensor.MatMulInto(g2.T, x.Reshape(-1, inF), weight.TakeSpareGrad()) : null;
             var gb = bias != null && bias.RequiresGrad ? g2.Sum(0) : null;
             return bias == null ? [gx, gw] : [gx, gw, gb];
         }, x, weight);

@@ -49,11 +49,12 @@ public sealed partial class Tensor
         _gradShared = false;
     }
 
-    /// <summary>The spare gradient buffer if there is no gradient yet and it has this shape (it is handed out once), else null.</summary>
-    internal Tensor? TakeSpareGrad(int[] shape)
+    /// <summary>The spare gradient buffer (this tensor's shape, as every gradient of it) if there is no gradient yet; it is
+    /// handed out once. Null otherwise.</summary>
+    internal Tensor? TakeSpareGrad()
     {
         var s = _spareGrad;
-        if (s == null || _grad != null || !Shapes.Equal(s._shape, shape)) return null;
+        if (s == null || _grad != null) return null;
         _spareGrad = null;
         return s;
     }
