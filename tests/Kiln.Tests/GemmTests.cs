@@ -384,4 +384,32 @@ public sealed class GemmTests
             }
         }
     }
+    /// <summary>Both transposes against the definition dst[p*ldd + j] = src[j*lds + p], on awkward sizes with padded leading
+    /// dimensions: the padding of dst is left alone.</summary>
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(7, 9)]
+    [InlineData(8, 8)]
+    [InlineData(65, 49)]
+    [InlineData(16, 257)]
+    public unsafe void TransposeInto_BothOrders_MatchDefinition(int rows, int cols)
+    {
+        int lds = cols + 3, ldd = rows + 5;
+        var r = new Random(rows * 31 + cols);
+        var src = new float[rows * lds];
+        for (int i = 0; i < src.Length; i++) src[i] = (float)r.NextDouble();
+        var want = new float[cols * ldd];
+        Array.Fill(want, -1f);
+        for (int j = 0; j < rows; j++)
+            for (int p = 0; p < cols; p++) want[p * ldd + j] = src[j * lds + p];
+        foreach (bool byDstRows in new[] { false, true })
+        {
+            var got = new float[cols * ldd];
+            Array.Fill(got, -1f);
+            fixed (float* ps = src, pd = got)
+                if (byDstRows) Gemm.TransposeIntoByDstRows(ps, lds, rows, cols, pd, ldd);
+                else Gemm.TransposeInto(ps, lds, rows, cols, pd, ldd);
+            Assert.Equal(want, got);
+        }
+    }
 }

@@ -368,7 +368,7 @@ internal static unsafe class Conv
     }
 
     /// <summary>Most partial sums the weight gradient keeps (fixed, so the summation order never depends on the thread count).</summary>
-    const int MaxSlots = 4;
+    internal const int MaxSlots = 4;
 
     /// <summary>One slot of a weight gradient: chunks c0..c1, summed into sdw (and sdb when not null, already zeroed).</summary>
     internal delegate void SlotBody(int c0, int c1, float* sdw, float* sdb);

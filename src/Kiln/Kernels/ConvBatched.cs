@@ -65,10 +65,18 @@ internal static unsafe class ConvBatched
     /// <summary>
     /// The weight gradient's images per chunk: as many as keep the chunk's channels-last input within 512 KiB (half of a
     /// Zen 4 core's L2; the kernel sweeps it once per tap and block of output channels), from 8 (below that, reading and
-    /// writing the weight gradient's partial sums for every chunk costs more than the products) to 64.
+    /// writing the weight gradient's partial sums for every chunk costs more than the products) to 64; then evened out so that
+    /// the chunks are of one size and fill whole rounds of <see cref="Conv.MaxSlots"/> slots.
     /// </summary>
-    static int WeightChunk(in ConvShape s) =>
-        WeightChunkImages > 0 ? WeightChunkImages : (int)Math.Clamp((128L << 10) / Math.Max(1, (long)s.H * s.W * s.Cb), 8, 64);
+    static int WeightChunk(in ConvShape s, int n)
+    {
+        if (WeightChunkImages > 0) return WeightChunkImages;
+        int target = (int)Math.Clamp((128L << 10) / Math.Max(1, (long)s.H * s.W * s.Cb), 8, 64);
+        // Whole rounds of slots, chunks of equal size: 256 images at a target of 41 make 8 chunks of 32, not 6 of 41 and one of 10.
+        int chunks = (n + target - 1) / target;
+        if (chunks > Conv.MaxSlots) chunks = (chunks + Conv.MaxSlots - 1) / Conv.MaxSlots * Conv.MaxSlots;
+        return Math.Max(1, (n + chunks - 1) / chunks);
+    }
 
     /// <summary>Whether the forward and the input gradient apply: <see cref="Enabled"/>, one group, more than one tap, small images,
     /// channel counts that are multiples of 4 (the kernel's narrowest column block) and at least <see cref="MinChannels"/>.</summary>
@@ -193,9 +201,6 @@ internal static unsafe class ConvBatched
                 Gemm.TransposeInto(src + (nint)ch * ld + i0, (nint)c * ld, positions, Math.Min(8, cnt - i0), y + i0 * m + (nint)ch * positions, m);
     }
 
-    /// <summary>One image [c][positions] -> [positions][c].</summary>
-    static void ToChannelsLast(float* x, int c, int positions, float* dst) => Gemm.TransposeInto(x, positions, c, positions, dst, c);
-
     /// <summary>
     /// C tile (2 vectors of 16 by jw = 12 or 4 columns, or with Vector256 2 vectors of 8 by 6 or 2) = (add ? C : 0) + Σ_seg Σ_k A[aoff + k·lda + 0..lanes) · B[boff + k·ldb + column];
     /// column j of the tile is at c + j·ldc.
@@ -288,45 +293,46 @@ internal static unsafe class ConvBatched
     /// <summary>The weight gradient with a chosen kernel width (output channels must be a multiple of its lanes).</summary>
     internal static void WeightGrad(ConvShape s, int n, float* small, float* big, float* dw, float* dbias, Width v)
     {
-        int ld = WeightChunk(s), hw = s.H * s.W, l = s.L, kk = s.Kh * s.Kw, cb = s.Cb, cs = s.Cs;
+        int ld = WeightChunk(s, n), hw = s.H * s.W, l = s.L, kk = s.Kh * s.Kw, cb = s.Cb, cs = s.Cs;
         int chunks = (n + ld - 1) / ld;
         long wSize = (long)cs * s.K;
-        var sg = Segments.Weight(s, cs);
-        var bq = sg.Scaled(cb);
+        var sg = Segments.Weight(s, (nint)ld * cs);
+        var bq = sg.Scaled((nint)ld * cb);
         fixed (nint* pa = sg.A, pb = bq)
         {
             nint* aoff = pa, boff = pb;
             Conv.InSlots(chunks, wSize, cs, dw, dbias, (c0, c1, sdw, sdb) =>
             {
-                var ws = Conv.Workspace.Get((long)ld * hw * cb, (long)ld * l * cs, wSize);
+                var ws = Conv.Workspace.Get(Math.Max((long)ld * hw * cb, wSize), (long)ld * l * cs, wSize);
                 float* acc = ws.Pad; // [t][ci][co]
                 for (int chunk = c0; chunk < c1; chunk++)
                 {
                     int n0 = chunk * ld, cnt = Math.Min(ld, n - n0);
-                    for (int i = 0; i < cnt; i++)
-                    {
-                        ToChannelsLast(big + (long)(n0 + i) * s.BigSize, cb, hw, ws.Cols + (nint)i * hw * cb);
-                        ToChannelsLast(small + (long)(n0 + i) * s.SmallSize, cs, l, ws.Tmp + (nint)i * l * cs);
-                    }
-                    if (sdb != null) // rows of the channels-last output gradient, image by image
-                        for (int r = 0; r < cnt * l; r++)
-                            TensorPrimitives.Add(new ReadOnlySpan<float>(sdb, cs), new ReadOnlySpan<float>(ws.Tmp + (nint)r * cs, cs), new Span<float>(sdb, cs));
+                    // [image][channel][position] -> [position][image][channel]: a tile's run over the images is contiguous
+                    Gemm.TransposeIntoByDstRows(big + (long)n0 * s.BigSize, hw, cnt * cb, hw, ws.Cols, (nint)ld * cb);
+                    Gemm.TransposeIntoByDstRows(small + (long)n0 * s.SmallSize, l, cnt * cs, l, ws.Tmp, (nint)ld * cs);
+                    if (sdb != null) // rows of the channels-last output gradient, position by position
+                        for (int p = 0; p < l; p++)
+                            for (int i = 0; i < cnt; i++)
+                                TensorPrimitives.Add(new ReadOnlySpan<float>(sdb, cs), new ReadOnlySpan<float>(ws.Tmp + ((nint)p * ld + i) * cs, cs), new Span<float>(sdb, cs));
                     for (int co0 = 0; co0 < cs; co0 += v.Lanes)
                         for (int t = 0; t < kk; t++)
                         {
                             int s0 = sg.Start[t], segs = sg.Start[t + 1] - s0;
                             for (int j0 = 0; j0 < cb; j0 += v.BlockWidth(cb, j0))
-                                Tile(v.BlockWidth(cb, j0), segs, aoff + s0, boff + s0, ws.Tmp + co0, (nint)l * cs, ws.Cols + j0, (nint)hw * cb, cnt,
+                                Tile(v.BlockWidth(cb, j0), segs, aoff + s0, boff + s0, ws.Tmp + co0, cs, ws.Cols + j0, cb, cnt,
                                     acc + ((nint)t * cb + j0) * cs + co0, cs, add: chunk > c0);
                         }
                 }
-                // [t][ci][co] -> [co][ci][t]
+                // [t][ci][co] -> [co][t][ci] (one transpose that reads and writes whole lines) -> [co][ci][t] (one small block per co)
+                float* tci = ws.Cols;
+                Gemm.TransposeIntoByDstRows(acc, cs, kk * cb, cs, tci, (nint)kk * cb);
                 for (int co = 0; co < cs; co++)
+                {
+                    float* d = sdw + (nint)co * cb * kk, src = tci + (nint)co * cb * kk;
                     for (int ci = 0; ci < cb; ci++)
-                    {
-                        float* d = sdw + ((nint)co * cb + ci) * kk;
-                        for (int t = 0; t < kk; t++) d[t] = acc[((nint)t * cb + ci) * cs + co];
-                    }
+                        for (int t = 0; t < kk; t++) d[ci * kk + t] = src[t * cb + ci];
+                }
             });
         }
     }

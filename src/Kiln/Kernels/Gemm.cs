@@ -390,6 +390,25 @@ public static unsafe class Gemm
         }
     }
 
+    /// <summary>
+    /// <see cref="TransposeInto"/> in destination order: each block of 8 destination rows is written whole (all of its
+    /// <paramref name="rows"/> columns) before the next, so no cache line of dst is left half-written while others are
+    /// filled, which matters when dst's rows are far apart (staging with image-inner or position-major layouts).
+    /// </summary>
+    internal static void TransposeIntoByDstRows(float* src, nint lds, int rows, int cols, float* dst, nint ldd)
+    {
+        if (!Avx.IsSupported) { TransposeInto(src, lds, rows, cols, dst, ldd); return; }
+        int rows8 = rows & ~7, cols8 = cols & ~7;
+        for (int p = 0; p < cols8; p += 8)
+        {
+            for (int j = 0; j < rows8; j += 8) Transpose8x8(src + j * lds + p, lds, dst + p * ldd + j, ldd);
+            for (int q = p; q < p + 8; q++)
+                for (int j = rows8; j < rows; j++) dst[q * ldd + j] = src[j * lds + q];
+        }
+        for (int p = cols8; p < cols; p++)
+            for (int j = 0; j < rows; j++) dst[p * ldd + j] = src[j * lds + p];
+    }
+
     /// <summary>d[c*ds + r] = s[r*ss + c] for an 8x8 block (AVX unpack/shuffle/permute network).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Transpose8x8(float* s, nint ss, float* d, nint ds)
