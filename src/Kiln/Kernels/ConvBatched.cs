@@ -319,18 +319,16 @@ internal static unsafe class ConvBatched
             nint* aoff = pa, boff = pb;
             Conv.InSlots(chunks, wSize, cs, dw, dbias, (c0, c1, sdw, sdb) =>
             {
-                var ws = Conv.Workspace.Get(Math.Max(hw * xqs, wSize), l * yqs, wSize);
-                float* acc = ws.Pad; // [t][ci][co]
+                var ws = Conv.Workspace.Get(hw * xqs, l * yqs, 0);
+                float* acc = sdw; // [t][ci][co] until the reorder below
                 for (int chunk = c0; chunk < c1; chunk++)
                 {
                     int n0 = chunk * ld, cnt = Math.Min(ld, n - n0);
                     // [image][channel][position] -> [position][image][channel]: a tile's run over the images is contiguous
                     Gemm.TransposeIntoByDstRows(big + (long)n0 * s.BigSize, hw, cnt * cb, hw, ws.Cols, xqs);
                     Gemm.TransposeIntoByDstRows(small + (long)n0 * s.SmallSize, l, cnt * cs, l, ws.Tmp, yqs);
-                    if (sdb != null) // rows of the channels-last output gradient, position by position
-                        for (int p = 0; p < l; p++)
-                            for (int i = 0; i < cnt; i++)
-                                TensorPrimitives.Add(new ReadOnlySpan<float>(sdb, cs), new ReadOnlySpan<float>(ws.Tmp + p * yqs + (nint)i * cs, cs), new Span<float>(sdb, cs));
+                    if (sdb != null) // the rows of the channels-last output gradient: cnt contiguous rows per position
+                        for (int p = 0; p < l; p++) AddRows(ws.Tmp + p * yqs, cnt, cs, sdb);
                     for (int co0 = 0; co0 < cs; co0 += v.Lanes)
                         for (int t = 0; t < kk; t++)
                         {
@@ -340,14 +338,55 @@ internal static unsafe class ConvBatched
                                     acc + ((nint)t * cb + j0) * cs + co0, cs, add: chunk > c0);
                         }
                 }
-                // [t][ci][co] -> [co][t][ci] (one transpose that reads and writes whole lines) -> [co][ci][t] (one small block per co)
-                float* tci = ws.Cols;
-                Gemm.TransposeIntoByDstRows(acc, cs, kk * cb, cs, tci, (nint)kk * cb);
-                for (int co = 0; co < cs; co++)
+            });
+        }
+        ToOutputMajor(dw, kk, cb, cs);
+    }
+
+    /// <summary>sum[0..c) += Σ over rows r &lt; rows of x[r·c + 0..c) (contiguous rows), in row order.</summary>
+    static void AddRows(float* x, int rows, int c, float* sum)
+    {
+        int c0 = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; c0 + 16 <= c; c0 += 16)
+            {
+                var acc = Vector512.Load(sum + c0);
+                for (int r = 0; r < rows; r++) acc += Vector512.Load(x + (nint)r * c + c0);
+                acc.Store(sum + c0);
+            }
+        for (int r = 0; r < rows; r++)
+            TensorPrimitives.Add(new ReadOnlySpan<float>(sum + c0, c - c0), new ReadOnlySpan<float>(x + (nint)r * c + c0, c - c0), new Span<float>(sum + c0, c - c0));
+    }
+
+    /// <summary>
+    /// The weight gradient from [t][ci][co] (the kernel's order, summed over the slots) to PyTorch's [co][ci][t], once,
+    /// split over the threads by output channels: a transpose that reads and writes whole lines to [co][t][ci], then one
+    /// small [t][ci] -> [ci][t] block per output channel.
+    /// </summary>
+    static void ToOutputMajor(float* dw, int kk, int cb, int cs)
+    {
+        long size = (long)kk * cb * cs;
+        var copy = Conv.Scratch.Weights(size);
+        fixed (float* pc = copy)
+        {
+            float* src = pc;
+            Buffer.MemoryCopy(dw, src, size * sizeof(float), size * sizeof(float));
+            int parts = Math.Min(cs / 16 + 1, 8);
+            Threading.For(parts, part =>
+            {
+                int co0 = cs * part / parts, co1 = cs * (part + 1) / parts;
+                if (co1 <= co0) return;
+                int blk = kk * cb;
+                Gemm.TransposeIntoByDstRows(src + co0, cs, blk, co1 - co0, dw + (nint)co0 * blk, blk);
+                float[]? heap = blk > 8192 ? GC.AllocateUninitializedArray<float>(blk) : null;
+                Span<float> block = heap ?? stackalloc float[blk];
+                fixed (float* tmp = block)
+                for (int co = co0; co < co1; co++)
                 {
-                    float* d = sdw + (nint)co * cb * kk, src = tci + (nint)co * cb * kk;
+                    float* d = dw + (nint)co * blk;
+                    new Span<float>(d, blk).CopyTo(new Span<float>(tmp, blk));
                     for (int ci = 0; ci < cb; ci++)
-                        for (int t = 0; t < kk; t++) d[ci * kk + t] = src[t * cb + ci];
+                        for (int t = 0; t < kk; t++) d[ci * kk + t] = tmp[t * cb + ci];
                 }
             });
         }
