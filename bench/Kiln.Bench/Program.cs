@@ -61,6 +61,7 @@ for (int i = 0; i < rest.Length; i++)
         case "--wg-max": Kiln.Kernels.ConvDirect.WgMaxGroup = int.Parse(rest[++i]); break; // tuning experiments
         case "--wg-bytes": Kiln.Kernels.ConvDirect.WgGroupBytes = long.Parse(rest[++i]) << 10; break; // tuning experiments (KiB)
         case "--batched-narrow": Kiln.Kernels.ConvBatched.Native = new(narrow: true); break; // experiments: AVX2's kernels
+        case "--batched-minch": Kiln.Kernels.ConvBatched.MinChannels = int.Parse(rest[++i]); break; // experiments
         case "--batched-wchunk": Kiln.Kernels.ConvBatched.WeightChunkImages = int.Parse(rest[++i]); break; // tuning experiments
         case "--direct-min-work": Kiln.Kernels.Gemm.MinDirectWorkPerThread = long.Parse(rest[++i]); break; // tuning experiments
         case "--direct-kchunk": Kiln.Kernels.GemmDirect.KChunk256 = int.Parse(rest[++i]); break; // tuning experiments

@@ -19,6 +19,10 @@ public unsafe class ConvBatchedTests
         new ConvCase(65, 44, 96, 3, 5, 3, 1, 1, 2, 1, 0),
         new ConvCase(7, 32, 40, 3, 3, 5, 5, 1, 1, 2, 2),
         new ConvCase(129, 64, 128, 4, 4, 3, 3, 1, 1, 1, 1),
+        // Few channels (lesson 18's baseline CNN: 8->16 on 14x14, 16->32 on 7x7) and counts that are not multiples of 8.
+        new ConvCase(9, 8, 16, 14, 14, 3, 3, 2, 2, 1, 1),
+        new ConvCase(37, 16, 32, 7, 7, 3, 3, 2, 2, 1, 1),
+        new ConvCase(3, 12, 20, 5, 7, 3, 3, 1, 1, 1, 1),
     };
 
     static float[] Rand(int n, int seed)
@@ -105,6 +109,10 @@ public unsafe class ConvBatchedTests
             Shape(new ConvCase(1, 64, 128, 7, 7, 3, 3, 2, 2, 1, 1)), Shape(new ConvCase(1, 128, 256, 4, 4, 3, 3, 2, 2, 1, 1)),
         };
         foreach (var s in shapes) Assert.True(ConvBatched.WeightGradApplies(s), $"{s}");
+        // Lesson 18's baseline CNN's second and third convolutions take it too (the second's weight gradient, with 16
+        // output channels, only where the kernels are AVX2's 16 lanes).
+        Assert.True(ConvBatched.Applies(Shape(new ConvCase(1, 8, 16, 14, 14, 3, 3, 2, 2, 1, 1))));
+        Assert.True(ConvBatched.WeightGradApplies(Shape(new ConvCase(1, 16, 32, 7, 7, 3, 3, 2, 2, 1, 1))));
 
         var sh = shapes[1];
         int n = 100;

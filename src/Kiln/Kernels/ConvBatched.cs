@@ -53,8 +53,13 @@ internal static unsafe class ConvBatched
     /// <summary>Most output positions (and input positions) per image for which the path is taken.</summary>
     internal static int MaxPositions = 64, MaxInputPositions = 256;
 
-    /// <summary>Fewest input and output channels.</summary>
-    internal static int MinChannels = 32;
+    /// <summary>
+    /// Fewest input and output channels. 8 since lesson 18's baseline CNN was measured (`convkern --threads 2`, Zen 4, 2026-12-03,
+    /// direct-equivalent GFLOPS fwd / dX / dW): 16->32 k3 s2 on 7x7 62 / 74 / 91 on the im2col path against 222 / 226 / 197
+    /// here; 8->16 k3 s2 on 14x14 fwd / dX 58 / 42 against 145 / 155 (its weight gradient, 16 output channels, stays on
+    /// im2col: <see cref="WeightGradApplies"/>).
+    /// </summary>
+    internal static int MinChannels = 8;
 
     /// <summary>Images per chunk of the forward and input gradient (a multiple of 32).</summary>
     internal static int ChunkImages = 64;
