@@ -23,6 +23,9 @@ public unsafe class ConvBatchedTests
         new ConvCase(9, 8, 16, 14, 14, 3, 3, 2, 2, 1, 1),
         new ConvCase(37, 16, 32, 7, 7, 3, 3, 2, 2, 1, 1),
         new ConvCase(3, 12, 20, 5, 7, 3, 3, 1, 1, 1, 1),
+        // Stride 2 on 28x28 (issue 4's (b), model4's 1b) and an odd-sized plane.
+        new ConvCase(5, 16, 32, 28, 28, 3, 3, 2, 2, 1, 1),
+        new ConvCase(3, 8, 12, 15, 17, 3, 3, 2, 2, 1, 1),
     };
 
     static float[] Rand(int n, int seed)

@@ -50,8 +50,13 @@ internal static unsafe class ConvBatched
     /// <summary>Switch for benchmarks (the path needs Vector512, or Vector256 with FMA).</summary>
     internal static bool Enabled = Vector512.IsHardwareAccelerated || (Vector256.IsHardwareAccelerated && Fma.IsSupported);
 
-    /// <summary>Most output positions (and input positions) per image for which the path is taken.</summary>
-    internal static int MaxPositions = 64, MaxInputPositions = 256;
+    /// <summary>
+    /// Most output positions (and input positions) per image for which the path is taken: 14x14 outputs of 28x28 inputs
+    /// since 2026-12-03, when the stride-2 layers on 28x28 were measured (`convkern --threads 2`, Zen 4, direct-equivalent
+    /// GFLOPS fwd / dX / dW, two rounds): model4's 1b (32->32) 81-91 / 85-89 / 77-83 on the im2col path against 109-114 /
+    /// 103-109 / 115-119 here; issue 4's (b) (16->32) fwd+bwd 15.9-16.1 ms against 13.0-14.4 ms.
+    /// </summary>
+    internal static int MaxPositions = 256, MaxInputPositions = 1024;
 
     /// <summary>
     /// Fewest input and output channels. 8 since lesson 18's baseline CNN was measured (`convkern --threads 2`, Zen 4, 2026-12-03,
