@@ -224,10 +224,13 @@ internal static unsafe class ConvBatched
     {
         nint m = (nint)c * positions;
         int padded = v.RoundUp(cnt);
-        // Eight images at a time, all their channels: eight sequential read streams (a training step's activations come from
-        // memory; one stream per image of the chunk would defeat the prefetchers).
-        for (int i0 = 0; i0 < cnt; i0 += 8)
-            for (int ch = c0; ch < c1; ch++)
+        // Channel by channel, eight images at a time within it: eight sequential read streams at a time (a training step's
+        // activations come from memory; one stream per image of the chunk would defeat the prefetchers), and each channel's
+        // rows of dst completed while they are in cache. Images outermost instead wrote half lines whose other half came a
+        // whole chunk later: staging one 64-image chunk of layer (b) (16 channels of 28x28) took 520 µs that way against
+        // 335 µs, layer (c)'s 36 against 29 µs (one Zen 4 thread; a copy of (b)'s chunk 180 µs).
+        for (int ch = c0; ch < c1; ch++)
+            for (int i0 = 0; i0 < cnt; i0 += 8)
                 Gemm.TransposeInto(x + i0 * m + (nint)ch * positions, m, Math.Min(8, cnt - i0), positions, dst + (nint)ch * ld + i0, qs);
         if (padded > cnt)
             for (int ch = c0; ch < c1; ch++)
