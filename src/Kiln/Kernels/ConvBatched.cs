@@ -368,15 +368,23 @@ internal static unsafe class ConvBatched
                     int n0 = chunk * ld, cnt = Math.Min(ld, n - n0);
                     // [image][channel][position] -> [position][image][channel]: a tile's run over the images is contiguous
                     Gemm.TransposeIntoByDstRows(big + (long)n0 * s.BigSize, hw, cnt * cb, hw, ws.Cols, xqs);
-                    Gemm.TransposeIntoByDstRows(small + (long)n0 * s.SmallSize, l, cnt * cs, l, ws.Tmp, yqs);
-                    if (sdb != null) // the rows of the channels-last output gradient: cnt contiguous rows per position
-                        for (int p = 0; p < l; p++) AddRows(ws.Tmp + p * yqs, cnt, cs, sdb);
-                    for (int co0 = 0; co0 < cs; co0 += v.Lanes)
+                    // The output gradient in panels of one tile's output channels, [position][panel][image][lanes]: a tile's
+                    // run over the images reads one contiguous stretch.
+                    int lanes = v.Lanes;
+                    nint panel = (nint)ld * lanes;
+                    for (int i = 0; i < cnt; i++)
+                        for (int co0 = 0; co0 < cs; co0 += lanes)
+                            Gemm.TransposeIntoByDstRows(small + (long)(n0 + i) * s.SmallSize + (nint)co0 * l, l, lanes, l,
+                                ws.Tmp + co0 / lanes * panel + (nint)i * lanes, yqs);
+                    if (sdb != null) // per position and panel, cnt contiguous rows of the panel's channels
+                        for (int p = 0; p < l; p++)
+                            for (int co0 = 0; co0 < cs; co0 += lanes) AddRows(ws.Tmp + p * yqs + co0 / lanes * panel, cnt, lanes, sdb + co0);
+                    for (int co0 = 0; co0 < cs; co0 += lanes)
                         for (int t = 0; t < kk; t++)
                         {
                             int s0 = sg.Start[t], segs = sg.Start[t + 1] - s0;
                             for (int j0 = 0; j0 < cb; j0 += v.BlockWidth(cb, j0))
-                                Tile(v.BlockWidth(cb, j0), segs, aoff + s0, boff + s0, ws.Tmp + co0, cs, ws.Cols + j0, cb, cnt,
+                                Tile(v.BlockWidth(cb, j0), segs, aoff + s0, boff + s0, ws.Tmp + co0 / lanes * panel, lanes, ws.Cols + j0, cb, cnt,
                                     acc + ((nint)t * cb + j0) * cs + co0, cs, add: chunk > c0);
                         }
                 }
