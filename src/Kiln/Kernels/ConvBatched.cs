@@ -18,7 +18,8 @@ namespace Kiln.Kernels;
 /// along the output channels, images as the summed dimension).</item>
 /// </list>
 /// Weights are packed in blocks of 12 (then 4) columns, so a block's B values are read in order. Chunks are a function of the
-/// shape alone and each output element is summed in one fixed order, so results do not depend on the thread count.
+/// shape and the batch size alone and each output element is summed in one fixed order, so results do not depend on the
+/// thread count.
 /// </summary>
 internal static unsafe class ConvBatched
 {
