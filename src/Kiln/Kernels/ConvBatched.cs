@@ -405,8 +405,16 @@ internal static unsafe class ConvBatched
                 for (int r = 0; r < rows; r++) acc += Vector512.Load(x + (nint)r * c + c0);
                 acc.Store(sum + c0);
             }
-        for (int r = 0; r < rows; r++)
-            TensorPrimitives.Add(new ReadOnlySpan<float>(sum + c0, c - c0), new ReadOnlySpan<float>(x + (nint)r * c + c0, c - c0), new Span<float>(sum + c0, c - c0));
+        if (Vector256.IsHardwareAccelerated) // AVX2: the panels are 16 channels wide
+            for (; c0 + 8 <= c; c0 += 8)
+            {
+                var acc = Vector256.Load(sum + c0);
+                for (int r = 0; r < rows; r++) acc += Vector256.Load(x + (nint)r * c + c0);
+                acc.Store(sum + c0);
+            }
+        if (c0 < c)
+            for (int r = 0; r < rows; r++)
+                TensorPrimitives.Add(new ReadOnlySpan<float>(sum + c0, c - c0), new ReadOnlySpan<float>(x + (nint)r * c + c0, c - c0), new Span<float>(sum + c0, c - c0));
     }
 
     /// <summary>
