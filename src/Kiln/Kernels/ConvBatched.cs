@@ -41,6 +41,12 @@ internal static unsafe class ConvBatched
         /// <summary>Width of the column block starting at j0 of j columns: the main tile's while it fits, then the tail's.</summary>
         public int BlockWidth(int j, int j0) => j - j0 >= Cols ? Cols : TailCols;
 
+        /// <summary>How many column blocks j columns make (j a multiple of <see cref="TailCols"/>).</summary>
+        public int Blocks(int j) => j / Cols + j % Cols / TailCols;
+
+        /// <summary>The first column of block b of j columns (the same blocks as <see cref="BlockWidth"/> walks).</summary>
+        public int BlockStart(int j, int b) => b <= j / Cols ? b * Cols : j / Cols * Cols + (b - j / Cols) * TailCols;
+
         /// <summary>n rounded up to whole tiles.</summary>
         public int RoundUp(int n) => (n + Lanes - 1) / Lanes * Lanes;
     }
@@ -182,15 +188,14 @@ internal static unsafe class ConvBatched
     static float[] PackWeights(in ConvShape s, float* w, bool transposed, Width v)
     {
         int kk = s.Kh * s.Kw, cb = s.Cb, cs = s.Cs, rows = transposed ? cs : cb, cols = transposed ? cb : cs;
-        int full = cols / v.Cols, blocks = full + (cols - full * v.Cols) / v.TailCols, main = v.Cols, tail = v.TailCols;
         var r = Conv.Scratch.Weights((long)cs * s.K);
         fixed (float* pr = r)
         {
             float* dst = pr, src = w;
             // Block by block over the threads.
-            Threading.For(blocks, b =>
+            Threading.For(v.Blocks(cols), b =>
             {
-                int j0 = b < full ? b * main : full * main + (b - full) * tail, jw = b < full ? main : tail;
+                int j0 = v.BlockStart(cols, b), jw = v.BlockWidth(cols, j0);
                 float* blk = dst + (nint)j0 * kk * rows;
                 // In the block's order, one store after the other: writing in w's order instead (strides of rows·jw
                 // floats) ran at 1.6 ns per element, store after store waiting on the ones before.
@@ -355,6 +360,8 @@ internal static unsafe class ConvBatched
         int chunks = (n + ld - 1) / ld;
         long wSize = (long)cs * s.K;
         nint xqs = PositionStride(cb, ld), yqs = PositionStride(cs, ld);
+        int lanes = v.Lanes;
+        nint panel = (nint)ld * lanes; // one panel of the staged output gradient: a tile's lanes of output channels, all images
         var sg = Segments.Weight(s, yqs);
         var bq = sg.Scaled(xqs);
         fixed (nint* pa = sg.A, pb = bq)
@@ -371,8 +378,6 @@ internal static unsafe class ConvBatched
                     Gemm.TransposeIntoByDstRows(big + (long)n0 * s.BigSize, hw, cnt * cb, hw, ws.Cols, xqs);
                     // The output gradient in panels of one tile's output channels, [position][panel][image][lanes]: a tile's
                     // run over the images reads one contiguous stretch.
-                    int lanes = v.Lanes;
-                    nint panel = (nint)ld * lanes;
                     for (int i = 0; i < cnt; i++)
                         for (int co0 = 0; co0 < cs; co0 += lanes)
                             Gemm.TransposeIntoByDstRows(small + (long)(n0 + i) * s.SmallSize + (nint)co0 * l, l, lanes, l,

@@ -176,7 +176,6 @@ internal static unsafe partial class ConvWinograd
         return u;
     }
 
-
     /// <summary>
     /// small[i] = conv(big[i]) (+ bias) for i &lt; n where <see cref="Applies"/> holds: big [n, Cb, H, W], weights from
     /// <see cref="PackWeights"/>, bias [Cs] or null, small [n, Cs, Oh, Ow] (written). Threads split groups of images
