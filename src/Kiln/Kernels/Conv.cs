@@ -374,18 +374,26 @@ internal static unsafe class Conv
     internal delegate void SlotBody(int c0, int c1, float* sdw, float* sdb);
 
     /// <summary>
+    /// Sums the weight partials of <paramref name="slots"/> slots, slot 0's at first and slot s's at rest + (s - 1)·stride
+    /// (rest is null for one slot), in slot order, wherever the caller wants the result.
+    /// </summary>
+    internal delegate void SlotsReduce(float* first, float* rest, long stride, int slots);
+
+    /// <summary>
     /// Splits chunks into up to <see cref="MaxSlots"/> fixed ranges run over the threads, each summing its own partial weight
     /// gradient (wSize floats) and bias gradient (cs floats, when dbias is not null); slot 0 writes dw and dbias directly and
     /// the others are added to them in slot order, so the result never depends on the thread count. With no chunks both are
-    /// zeroed.
+    /// zeroed. With <paramref name="reduce"/> the weight partials are summed by it instead (dw holds slot 0's, and the
+    /// result is the caller's; the bias partials are still added here).
     /// </summary>
-    internal static void InSlots(int chunks, long wSize, int cs, float* dw, float* dbias, SlotBody body)
+    internal static void InSlots(int chunks, long wSize, int cs, float* dw, float* dbias, SlotBody body, SlotsReduce? reduce = null)
     {
         int slots = Math.Min(chunks, MaxSlots);
         if (chunks == 0)
         {
             new Span<float>(dw, (int)wSize).Clear();
             if (dbias != null) new Span<float>(dbias, cs).Clear();
+            reduce?.Invoke(dw, null, 0, 1);
             return;
         }
         var partial = slots > 1 ? Scratch.Partials((slots - 1) * (wSize + cs)) : null;
@@ -399,10 +407,12 @@ internal static unsafe class Conv
                 if (sdb != null) new Span<float>(sdb, cs).Clear();
                 body((int)((long)chunks * slot / slots), (int)((long)chunks * (slot + 1) / slots), sdw, sdb);
             });
+            reduce?.Invoke(dw, parts, wSize + cs, slots);
             for (int slot = 1; slot < slots; slot++)
             {
                 float* sdw = parts + (slot - 1) * (wSize + cs);
-                System.Numerics.Tensors.TensorPrimitives.Add(new ReadOnlySpan<float>(dw, (int)wSize), new ReadOnlySpan<float>(sdw, (int)wSize), new Span<float>(dw, (int)wSize));
+                if (reduce == null)
+                    System.Numerics.Tensors.TensorPrimitives.Add(new ReadOnlySpan<float>(dw, (int)wSize), new ReadOnlySpan<float>(sdw, (int)wSize), new Span<float>(dw, (int)wSize));
                 if (dbias != null)
                     System.Numerics.Tensors.TensorPrimitives.Add(new ReadOnlySpan<float>(dbias, cs), new ReadOnlySpan<float>(sdw + wSize, cs), new Span<float>(dbias, cs));
             }

@@ -230,14 +230,19 @@ internal static unsafe class ConvBatched
     {
         nint m = (nint)c * positions;
         int padded = v.RoundUp(cnt);
-        // Channel by channel, eight images at a time within it: eight sequential read streams at a time (a training step's
-        // activations come from memory; one stream per image of the chunk would defeat the prefetchers), and each channel's
-        // rows of dst completed while they are in cache. Images outermost instead wrote half lines whose other half came a
-        // whole chunk later: staging one 64-image chunk of layer (b) (16 channels of 28x28) took 520 µs that way against
-        // 335 µs, layer (c)'s 36 against 29 µs (one Zen 4 thread; a copy of (b)'s chunk 180 µs).
-        for (int ch = c0; ch < c1; ch++)
+        // Blocks of channels, eight images at a time within a block, channel by channel within the eight: each image's
+        // rows of the block are one contiguous run of about 1 KiB (a training step's activations come from memory, and
+        // the prefetchers follow runs, not 64 streams of one short row each), and each block's rows of dst are completed
+        // while they are in cache. Images outermost instead wrote half lines whose other half came a whole chunk later:
+        // staging one 64-image chunk of layer (b) (16 channels of 28x28) took 520 µs that way against 335 µs, layer (c)'s
+        // 36 against 29 µs (one Zen 4 thread, source in cache; a copy of (b)'s chunk 180 µs). One channel per block (rows
+        // of 64 bytes for 4x4 outputs) staged layer (c)'s output gradient in 430-900 µs per call (the two threads' time
+        // summed; in a training step) against 220-280 µs in blocks of 16.
+        int block = Math.Clamp(256 / positions, 1, 16);
+        for (int cb0 = c0; cb0 < c1; cb0 += block)
             for (int i0 = 0; i0 < cnt; i0 += 8)
-                Gemm.TransposeInto(x + i0 * m + (nint)ch * positions, m, Math.Min(8, cnt - i0), positions, dst + (nint)ch * ld + i0, qs);
+                for (int ch = cb0; ch < Math.Min(c1, cb0 + block); ch++)
+                    Gemm.TransposeInto(x + i0 * m + (nint)ch * positions, m, Math.Min(8, cnt - i0), positions, dst + (nint)ch * ld + i0, qs);
         if (padded > cnt)
             for (int ch = c0; ch < c1; ch++)
                 for (int q = 0; q < positions; q++) new Span<float>(dst + q * qs + (nint)ch * ld + cnt, padded - cnt).Clear();
@@ -364,10 +369,12 @@ internal static unsafe class ConvBatched
         nint panel = (nint)ld * lanes; // one panel of the staged output gradient: a tile's lanes of output channels, all images
         var sg = Segments.Weight(s, yqs);
         var bq = sg.Scaled(xqs);
+        var total = Conv.Scratch.Weights(wSize); // slot 0's partial sums, [t][ci][co]
+        fixed (float* pt = total)
         fixed (nint* pa = sg.A, pb = bq)
         {
             nint* aoff = pa, boff = pb;
-            Conv.InSlots(chunks, wSize, cs, dw, dbias, (c0, c1, sdw, sdb) =>
+            Conv.InSlots(chunks, wSize, cs, pt, dbias, (c0, c1, sdw, sdb) =>
             {
                 var ws = Conv.Workspace.Get(hw * xqs, l * yqs, 0);
                 float* acc = sdw; // [t][ci][co] until the reorder below
@@ -394,9 +401,8 @@ internal static unsafe class ConvBatched
                                     acc + ((nint)t * cb + j0) * cs + co0, cs, add: chunk > c0);
                         }
                 }
-            });
+            }, (first, rest, stride, slots) => ReduceToOutputMajor(first, rest, stride, slots, dw, kk, cb, cs));
         }
-        ToOutputMajor(dw, kk, cb, cs);
     }
 
     /// <summary>sum[0..c) += Σ over rows r &lt; rows of x[r·c + 0..c) (contiguous rows), in row order.</summary>
@@ -423,28 +429,31 @@ internal static unsafe class ConvBatched
     }
 
     /// <summary>
-    /// The weight gradient from [t][ci][co] (the kernel's order, summed over the slots) to PyTorch's [co][ci][t], once,
-    /// split over the threads by output channels: a transpose that reads and writes whole lines to [co][t][ci], then one
-    /// small [t][ci] -> [ci][t] block per output channel.
+    /// dw [co][ci][t] (PyTorch's order) = the slots' partial sums [t][ci][co] (the kernel's order; slot 0's at first, slot
+    /// s's at rest + (s - 1)·stride) added in slot order, both steps split over the threads: the sums into first by ranges
+    /// of elements, then by blocks of output channels a transpose that reads and writes whole lines to [co][t][ci] and one
+    /// small [t][ci] -> [ci][t] block per output channel. Adding the slots on one thread, copying and then reordering took
+    /// 121-180 µs of layer (c)'s weight gradient.
     /// </summary>
-    static void ToOutputMajor(float* dw, int kk, int cb, int cs)
+    static void ReduceToOutputMajor(float* first, float* rest, long stride, int slots, float* dw, int kk, int cb, int cs)
     {
-        long size = (long)kk * cb * cs;
-        var copy = Conv.Scratch.Weights(size);
-        fixed (float* pc = copy)
-        {
-            float* src = pc;
-            Buffer.MemoryCopy(dw, src, size * sizeof(float), size * sizeof(float));
-            int parts = Math.Min(cs / 16 + 1, 8);
-            Threading.For(parts, part =>
+        int blk = kk * cb;
+        long size = (long)blk * cs;
+        if (slots > 1)
+            Threading.ForRange((int)size, 1 << 14, (e0, e1) =>
             {
-                int co0 = cs * part / parts, co1 = cs * (part + 1) / parts;
-                if (co1 <= co0) return;
-                int blk = kk * cb;
-                Gemm.TransposeIntoByDstRows(src + co0, cs, blk, co1 - co0, dw + (nint)co0 * blk, blk);
-                float[]? heap = blk > 8192 ? GC.AllocateUninitializedArray<float>(blk) : null;
-                Span<float> block = heap ?? stackalloc float[blk];
-                fixed (float* tmp = block)
+                var sum = new Span<float>(first + e0, e1 - e0);
+                for (int sl = 1; sl < slots; sl++) TensorPrimitives.Add(sum, new ReadOnlySpan<float>(rest + (sl - 1) * stride + e0, e1 - e0), sum);
+            }, align: 16);
+        int parts = Math.Min(cs / 16 + 1, 8);
+        Threading.For(parts, part =>
+        {
+            int co0 = cs * part / parts, co1 = cs * (part + 1) / parts;
+            if (co1 <= co0) return;
+            Gemm.TransposeIntoByDstRows(first + co0, cs, blk, co1 - co0, dw + (nint)co0 * blk, blk);
+            float[]? heap = blk > 8192 ? GC.AllocateUninitializedArray<float>(blk) : null;
+            Span<float> block = heap ?? stackalloc float[blk];
+            fixed (float* tmp = block)
                 for (int co = co0; co < co1; co++)
                 {
                     float* d = dw + (nint)co * blk;
@@ -452,8 +461,7 @@ internal static unsafe class ConvBatched
                     for (int ci = 0; ci < cb; ci++)
                         for (int t = 0; t < kk; t++) d[ci * kk + t] = tmp[t * cb + ci];
                 }
-            });
-        }
+        });
     }
 
     /// <summary>The kernel for 12 broadcast columns: see <see cref="Tile"/>.</summary>
