@@ -66,6 +66,51 @@ static class ConvBench
 
     static string Ms(double s) => $"{s * 1e3:0.00} ms";
 
+    /// <summary>
+    /// Switches for <see cref="RunAb"/>: a knob set one way for contestant A and the other for B (false = the default).
+    /// </summary>
+    static readonly Dictionary<string, Action<bool>> Knobs = new()
+    {
+        ["no-batched"] = on => Kiln.Kernels.ConvBatched.Enabled = !on && Kiln.Kernels.ConvBatched.Supported,
+        ["no-winograd"] = on => Kiln.Kernels.ConvWinograd.Enabled = !on,
+        ["batched-narrow"] = on => Kiln.Kernels.ConvBatched.Native = new(narrow: on || !System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated),
+    };
+
+    /// <summary>
+    /// `convab --knob NAME [--filter TEXT]`: Kiln alone, one layer's fwd+bwd with a knob off (A) and on (B), interleaved in
+    /// one process so both see the same machine noise (alternating processes moved a median by up to 10 %).
+    /// </summary>
+    public static int RunAb(int[] threads, string? filter, string knob)
+    {
+        if (!Knobs.TryGetValue(knob, out var set)) { Console.Error.WriteLine($"unknown knob {knob}: {string.Join(", ", Knobs.Keys)}"); return 2; }
+        Env.SetThreads(threads[0]);
+        Console.WriteLine($"\nKiln fwd+bwd, batch {Batch}, threads {threads[0]}, knob {knob} off (A) / on (B); median (best), ms\n");
+        Console.WriteLine("| layer | A fwd | B fwd | B/A | A fwd+bwd | B fwd+bwd | B/A |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var l in Layers.Concat(Model4Layers))
+        {
+            if (filter != null && !l.Label.Contains(filter, StringComparison.Ordinal)) continue;
+            var gen = new Kiln.Generator(7);
+            int o = (l.Size + 2 * l.Pad - l.K) / l.Stride + 1;
+            var kx = KTensor.Randn([Batch, l.Cin, l.Size, l.Size], gen).RequiresGradInPlace();
+            var kw = (KTensor.Randn([l.Cout, l.Cin, l.K, l.K], gen) * (1f / MathF.Sqrt(l.Cin * l.K * l.K))).RequiresGradInPlace();
+            var kb = KTensor.Randn([l.Cout], gen).RequiresGradInPlace();
+            var kg = KTensor.Randn([Batch, l.Cout, o, o], gen);
+            Action Fwd(bool on) => () => { set(on); using var _ = Autograd.NoGrad(); F.Conv2d(kx, kw, kb, l.Stride, l.Pad); };
+            Action Step(bool on) => () => { set(on); kx.Grad = null; kw.Grad = null; kb.Grad = null; F.Conv2d(kx, kw, kb, l.Stride, l.Pad).Backward(kg); };
+            var fa = new Contestant("A fwd", Fwd(false));
+            var fb = new Contestant("B fwd", Fwd(true));
+            Measure.Run(fa, fb);
+            var sa = new Contestant("A fwd+bwd", Step(false));
+            var sb = new Contestant("B fwd+bwd", Step(true));
+            Measure.Run(sa, sb);
+            set(false);
+            Console.WriteLine($"| {l.Label} | {Ms(fa.Median)} ({Ms(fa.Best)}) | {Ms(fb.Median)} ({Ms(fb.Best)}) | {fb.Median / fa.Median:0.000} " +
+                              $"| {Ms(sa.Median)} ({Ms(sa.Best)}) | {Ms(sb.Median)} ({Ms(sb.Best)}) | {sb.Median / sa.Median:0.000} |");
+        }
+        return 0;
+    }
+
     static void RunLayer(Layer l)
     {
         var gen = new Kiln.Generator(7);

@@ -11,6 +11,7 @@ using Kiln.Bench;
 //   full GC before each timed epoch);
 //   conv [--filter TEXT]: issue 4's Conv2d layers (a)-(e) at batch 256, fwd and fwd+bwd; --filter m4: get_model4's ten convolutions;
 //   --profile adds each layer's backward halves (dX alone, dW + db alone); --no-winograd runs stride-1 3x3/5x5 layers without Winograd;
+//   convab --knob NAME [--filter TEXT]: Kiln alone, one kernel knob off and on interleaved in one process (A/B of a change);
 //   convkern [--filter TEXT]: diagnostic, Kiln alone: get_model4's conv products (fwd, dX, dW) in GFLOPS, direct and image-inner kernels on and off;
 //   normpool [--filter TEXT]: issue 4's BatchNorm2d / AvgPool2d / MaxPool2d at batch 256 on four conv activations, fwd and fwd+bwd;
 //   epoch [--threads T] [--limit N]: issue 8's end to end, one epoch of Fashion-MNIST through get_model4 (batch 1024, AdamW +
@@ -31,7 +32,7 @@ if (mode == "bdn")
 }
 
 int[] threads = [1, 2];
-string? filter = null;
+string? filter = null, knob = null;
 bool profile = false;
 bool timeGiven = false;
 bool threadsGiven = false;
@@ -44,6 +45,7 @@ for (int i = 0; i < rest.Length; i++)
         case "--threads": threads = rest[++i].Split(',').Select(int.Parse).ToArray(); threadsGiven = true; break;
         case "--time": Measure.TargetSeconds = double.Parse(rest[++i], System.Globalization.CultureInfo.InvariantCulture); timeGiven = true; break;
         case "--filter": filter = rest[++i]; break;
+        case "--knob": knob = rest[++i]; break; // convab
         case "--reps": MlpBench.Reps = int.Parse(rest[++i]); break;
         case "--profile": profile = true; ConvBench.Parts = true; break;
         case "--no-collect": MlpBench.CollectBeforeEpoch = false; break;
@@ -89,6 +91,7 @@ switch (mode)
     case "lesson8": rc = Lesson8Bench.Run(); break;
     case "mlp": rc = MlpBench.Run(threads, profile); break;
     case "conv": rc = ConvBench.Run(threads, filter); break;
+    case "convab": rc = ConvBench.RunAb(threads, filter, knob ?? ""); break; // A/B of one knob in one process
     case "convkern": rc = ConvKernBench.Run(threads, filter); break; // diagnostic: Kiln's conv products per model4 layer, direct kernel on/off
     case "data": rc = DataBench.Run(); break; // issue 5: DataLoader batches/s of augmented Fashion-MNIST batches of 1024, 0/1/2 workers
     case "train-profile": rc = TrainProfile.Run(threads[0], filter ?? "model4"); break; // issue 8: where a Kiln step goes

@@ -54,8 +54,11 @@ internal static unsafe class ConvBatched
     /// <summary>The width this machine runs: Vector512 when accelerated, else Vector256 with FMA (benchmarks may force Vector256).</summary>
     internal static Width Native = new(!Vector512.IsHardwareAccelerated);
 
+    /// <summary>Whether this machine can run the path: Vector512, or Vector256 with FMA (declared first: Enabled starts from it).</summary>
+    internal static readonly bool Supported = Vector512.IsHardwareAccelerated || (Vector256.IsHardwareAccelerated && Fma.IsSupported);
+
     /// <summary>Switch for benchmarks (the path needs Vector512, or Vector256 with FMA).</summary>
-    internal static bool Enabled = Vector512.IsHardwareAccelerated || (Vector256.IsHardwareAccelerated && Fma.IsSupported);
+    internal static bool Enabled = Supported;
 
     /// <summary>
     /// Most output positions (and input positions) per image for which the path is taken: 14x14 outputs of 28x28 inputs
