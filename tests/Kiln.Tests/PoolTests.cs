@@ -182,8 +182,12 @@ public sealed class PoolTests
         yield return [i++, 1, 2, 65, 65, 4, 3, 2, 1, true, false];
         yield return [i++, 3, 1, 9, 70, 2, 1, 0, 3, false, true];
         // tiny planes (1, 2, 4 or 8 outputs each: a gathered path across planes) and their leftovers
-        foreach (var (n, c, h, w) in new[] { (3, 5, 2, 2), (2, 3, 4, 4), (1, 3, 2, 8), (5, 1, 4, 8), (1, 1, 2, 2), (4, 4, 4, 2), (3, 3, 6, 2) })
+        foreach (var (n, c, h, w) in new[] { (3, 5, 2, 2), (2, 3, 4, 4), (1, 3, 2, 8), (5, 1, 4, 8), (1, 1, 2, 2), (4, 4, 4, 2), (3, 3, 6, 2),
+                     (5, 7, 7, 7), (3, 11, 3, 3), (2, 9, 9, 9), (4, 5, 5, 7), (3, 3, 6, 15), (2, 17, 14, 14) })
             yield return [i++, n, c, h, w, 2, 2, 0, 1, false, n % 2 == 1];
+        // ceil mode on odd sizes (lesson 18's 7x7 to 4x4): the last row or column of windows is one cell high or wide
+        foreach (var (n, c, h, w) in new[] { (5, 7, 7, 7), (3, 11, 3, 3), (2, 9, 9, 9), (4, 5, 5, 8), (3, 3, 6, 13), (2, 3, 1, 5), (3, 5, 15, 15) })
+            yield return [i++, n, c, h, w, 2, 2, 0, 1, true, n % 2 == 1];
     }
 
     [Theory]
@@ -391,6 +395,23 @@ public sealed class PoolTests
         Assert.True(float.IsNaN(ty.ToArray()[5]));
         Assert.Equal(2, ti.ToIntArray()[5]);
         Assert.Equal(1, ty.ToArray().Count(float.IsNaN));
+        // 7x7 planes (3x3 outputs, blocks of 8 planes): NaN at row 3, column 2 of plane 10 (window (1, 1)), and in the
+        // dropped last row of plane 4
+        var u = Tensor.Randn([3, 4, 7, 7], new Generator(5)).ToArray();
+        u[10 * 49 + 3 * 7 + 2] = float.NaN;
+        u[4 * 49 + 6 * 7 + 1] = float.NaN;
+        var (uy, ui) = F.MaxPool2dWithIndices(Tensor.FromArray(u, 3, 4, 7, 7), (2, 2), null, (0, 0), (1, 1));
+        Assert.True(float.IsNaN(uy.ToArray()[10 * 9 + 4]));
+        Assert.Equal(3 * 7 + 2, ui.ToIntArray()[10 * 9 + 4]);
+        Assert.Equal(1, uy.ToArray().Count(float.IsNaN));
+        // ceil mode (4x4 outputs): the dropped row's NaN now falls in window (3, 0), alone in a one-row window with
+        // another NaN before it at (6, 0): the last NaN wins
+        u[4 * 49 + 6 * 7 + 0] = float.NaN;
+        var (cy, ci) = F.MaxPool2dWithIndices(Tensor.FromArray(u, 3, 4, 7, 7), (2, 2), null, (0, 0), (1, 1), ceilMode: true);
+        Assert.True(float.IsNaN(cy.ToArray()[4 * 16 + 12]));
+        Assert.Equal(6 * 7 + 1, ci.ToIntArray()[4 * 16 + 12]);
+        Assert.True(float.IsNaN(cy.ToArray()[10 * 16 + 5]));
+        Assert.Equal(2, cy.ToArray().Count(float.IsNaN));
     }
 
     [Fact]
