@@ -77,8 +77,9 @@ static class ConvBench
     };
 
     /// <summary>
-    /// `convab --knob NAME [--filter TEXT]`: Kiln alone, one layer's fwd+bwd with a knob off (A) and on (B), interleaved in
-    /// one process so both see the same machine noise (alternating processes moved a median by up to 10 %).
+    /// `convab --knob NAME [--filter TEXT] [--profile]`: Kiln alone, one layer's fwd+bwd with a knob off (A) and on (B),
+    /// interleaved in one process so both see the same machine noise (alternating processes moved a median by up to 10 %);
+    /// --profile adds the backward's halves (fwd+dX, fwd+dW+db).
     /// </summary>
     public static int RunAb(int[] threads, string? filter, string knob)
     {
@@ -104,9 +105,23 @@ static class ConvBench
             var sa = new Contestant("A fwd+bwd", Step(false));
             var sb = new Contestant("B fwd+bwd", Step(true));
             Measure.Run(sa, sb);
+            string parts = "";
+            if (Parts) // the backward's halves: fwd+dX (weight and bias detached) and fwd+dW+db (input detached)
+            {
+                KTensor kxd = kx.Detach(), kwd = kw.Detach(), kbd = kb.Detach();
+                Action Dx(bool on) => () => { set(on); kx.Grad = null; F.Conv2d(kx, kwd, kbd, l.Stride, l.Pad).Backward(kg); };
+                Action Dw(bool on) => () => { set(on); kw.Grad = null; kb.Grad = null; F.Conv2d(kxd, kw, kb, l.Stride, l.Pad).Backward(kg); };
+                var xa = new Contestant("A fwd+dX", Dx(false));
+                var xb = new Contestant("B fwd+dX", Dx(true));
+                Measure.Run(xa, xb);
+                var wa = new Contestant("A fwd+dW", Dw(false));
+                var wb = new Contestant("B fwd+dW", Dw(true));
+                Measure.Run(wa, wb);
+                parts = $" fwd+dX {Ms(xa.Median)} / {Ms(xb.Median)} ({xb.Median / xa.Median:0.000}); fwd+dW {Ms(wa.Median)} / {Ms(wb.Median)} ({wb.Median / wa.Median:0.000}) |";
+            }
             set(false);
             Console.WriteLine($"| {l.Label} | {Ms(fa.Median)} ({Ms(fa.Best)}) | {Ms(fb.Median)} ({Ms(fb.Best)}) | {fb.Median / fa.Median:0.000} " +
-                              $"| {Ms(sa.Median)} ({Ms(sa.Best)}) | {Ms(sb.Median)} ({Ms(sb.Best)}) | {sb.Median / sa.Median:0.000} |");
+                              $"| {Ms(sa.Median)} ({Ms(sa.Best)}) | {Ms(sb.Median)} ({Ms(sb.Best)}) | {sb.Median / sa.Median:0.000} |{parts}");
         }
         return 0;
     }
