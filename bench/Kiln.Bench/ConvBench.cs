@@ -99,24 +99,24 @@ static class ConvBench
             var kg = KTensor.Randn([Batch, l.Cout, o, o], gen);
             Action Fwd(bool on) => () => { set(on); using var _ = Autograd.NoGrad(); F.Conv2d(kx, kw, kb, l.Stride, l.Pad); };
             Action Step(bool on) => () => { set(on); kx.Grad = null; kw.Grad = null; kb.Grad = null; F.Conv2d(kx, kw, kb, l.Stride, l.Pad).Backward(kg); };
-            var fa = new Contestant("A fwd", Fwd(false));
-            var fb = new Contestant("B fwd", Fwd(true));
-            Measure.Run(fa, fb);
-            var sa = new Contestant("A fwd+bwd", Step(false));
-            var sb = new Contestant("B fwd+bwd", Step(true));
-            Measure.Run(sa, sb);
+            // the same work with the knob off (A) and on (B), measured interleaved
+            static (Contestant A, Contestant B) Pair(string what, Func<bool, Action> work)
+            {
+                var a = new Contestant("A " + what, work(false));
+                var b = new Contestant("B " + what, work(true));
+                Measure.Run(a, b);
+                return (a, b);
+            }
+            var (fa, fb) = Pair("fwd", Fwd);
+            var (sa, sb) = Pair("fwd+bwd", Step);
             string parts = "";
             if (Parts) // the backward's halves: fwd+dX (weight and bias detached) and fwd+dW+db (input detached)
             {
                 KTensor kxd = kx.Detach(), kwd = kw.Detach(), kbd = kb.Detach();
                 Action Dx(bool on) => () => { set(on); kx.Grad = null; F.Conv2d(kx, kwd, kbd, l.Stride, l.Pad).Backward(kg); };
                 Action Dw(bool on) => () => { set(on); kw.Grad = null; kb.Grad = null; F.Conv2d(kxd, kw, kb, l.Stride, l.Pad).Backward(kg); };
-                var xa = new Contestant("A fwd+dX", Dx(false));
-                var xb = new Contestant("B fwd+dX", Dx(true));
-                Measure.Run(xa, xb);
-                var wa = new Contestant("A fwd+dW", Dw(false));
-                var wb = new Contestant("B fwd+dW", Dw(true));
-                Measure.Run(wa, wb);
+                var (xa, xb) = Pair("fwd+dX", Dx);
+                var (wa, wb) = Pair("fwd+dW", Dw);
                 parts = $" fwd+dX {Ms(xa.Median)} / {Ms(xb.Median)} ({xb.Median / xa.Median:0.000}); fwd+dW {Ms(wa.Median)} / {Ms(wb.Median)} ({wb.Median / wa.Median:0.000}) |";
             }
             set(false);
