@@ -589,7 +589,7 @@ internal static unsafe class ConvBatched
         var sg = Segments.Weight(s, 1);
         nint xqs = PositionStride(cb, ld), yqs = PositionStride(cs, ld);
         var ws = Conv.Workspace.Get(hw * xqs, l * yqs, wSize);
-        float* x = ws.Cols, dy = ws.Tmp, acc = ws.Pad; // acc [t][co][ci]
+        float* x = ws.Cols, dy = ws.Tmp, acc = ws.Pad; // acc [t][ci][co], as the tiled kernel's
         new Span<float>(acc, (int)wSize).Clear();
         if (dbias != null) new Span<float>(dbias, cs).Clear();
         for (int n0 = 0; n0 < n; n0 += chunk)
@@ -607,20 +607,10 @@ internal static unsafe class ConvBatched
                     for (int c = 0; c < cs; c++) dbias[c] += TensorPrimitives.Sum(new ReadOnlySpan<float>(dy + p * yqs + (nint)c * ld, cnt));
             for (int t = 0; t < kk; t++)
                 for (int j = sg.Start[t]; j < sg.Start[t + 1]; j++)
-                    Gemm.Sgemm(false, true, cs, cb, cnt, dy + sg.A[j] * yqs, ld, x + sg.Index[j] * xqs, ld,
-                        acc + (nint)t * cs * cb, cb, accumulate: true);
+                    Gemm.Sgemm(false, true, cb, cs, cnt, x + sg.Index[j] * xqs, ld, dy + sg.A[j] * yqs, ld,
+                        acc + (nint)t * cb * cs, cs, accumulate: true);
         }
-        // [t][co][ci] -> [co][ci][t]
-        int parts = Math.Min(cs, 8);
-        Threading.For(parts, part =>
-        {
-            for (int co = cs * part / parts; co < cs * (part + 1) / parts; co++)
-                for (int ci = 0; ci < cb; ci++)
-                {
-                    float* d = dw + ((nint)co * cb + ci) * kk;
-                    for (int t = 0; t < kk; t++) d[t] = acc[((nint)t * cs + co) * cb + ci];
-                }
-        });
+        ReduceToOutputMajor(acc, null, 0, 1, dw, kk, cb, cs);
     }
 
     /// <summary>The Vector256 kernel for 6 broadcast columns (AVX2: 2 vectors of 8 images, 12 accumulators): see <see cref="Tile"/>.</summary>
